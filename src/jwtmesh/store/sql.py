@@ -1,0 +1,363 @@
+"""One SQLAlchemy Core store for SQLite and PostgreSQL.
+
+Every write runs in its own transaction and is committed before the method
+returns, so an HTTP answer is only sent for data that is on disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from jwtmesh.store import _schema as t
+from jwtmesh.store._engine import create_engine, migrate_engine
+from jwtmesh.store._records import (
+    AlreadyExistsError,
+    ClientRecord,
+    KeyState,
+    RefreshTokenRecord,
+    RevocationEvent,
+    SigningKeyRecord,
+    UserRecord,
+)
+
+__all__ = ["SqlStore"]
+
+
+class SqlStore:
+    """Users, clients, refresh tokens, keys, revocations and events in one database.
+
+    Implements every protocol of :mod:`jwtmesh.store.protocols`.  Thread safe:
+    the authority calls it from a thread pool.
+    """
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        # Feed events are written one at a time so that ids become visible in
+        # order: a reader must never see id 5 committed while id 4 is pending.
+        self._event_lock = threading.Lock()
+
+    @classmethod
+    def open(cls, url: str, *, migrate: bool = True) -> SqlStore:
+        """Connect to ``url`` and, unless told otherwise, apply pending migrations."""
+        engine = create_engine(url)
+        if migrate:
+            migrate_engine(engine)
+        return cls(engine)
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    # -- users ---------------------------------------------------------------
+
+    def add_user(
+        self, username: str, password_hash: str, roles: Sequence[str], now: float
+    ) -> UserRecord:
+        """Store a new user; raise ``AlreadyExistsError`` if the name is taken."""
+        values = {
+            "username": username,
+            "password_hash": password_hash,
+            "roles": list(roles),
+            "disabled": False,
+            "created_at": now,
+        }
+        with _unique(f"user {username!r}"), self.engine.begin() as conn:
+            result = conn.execute(sa.insert(t.users).values(values).returning(t.users.c.id))
+            user_id = int(result.scalar_one())
+
+        return UserRecord(user_id, username, password_hash, tuple(roles), False, now)
+
+    def get_user(self, user_id: int) -> UserRecord | None:
+        """The user with this id, or None."""
+        return self._one_user(t.users.c.id == user_id)
+
+    def get_user_by_name(self, username: str) -> UserRecord | None:
+        """The user with this name, or None."""
+        return self._one_user(t.users.c.username == username)
+
+    def _one_user(self, where: sa.ColumnElement[bool]) -> UserRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(t.users).where(where)).mappings().first()
+
+        return None if row is None else _user(row)
+
+    def set_password_hash(self, user_id: int, password_hash: str) -> None:
+        """Replace a user's password hash."""
+        stmt = sa.update(t.users).where(t.users.c.id == user_id)
+        with self.engine.begin() as conn:
+            conn.execute(stmt.values(password_hash=password_hash))
+
+    def set_user_disabled(self, username: str, disabled: bool) -> bool:
+        """Disable or enable a user; False if there is no such user."""
+        stmt = sa.update(t.users).where(t.users.c.username == username)
+        with self.engine.begin() as conn:
+            return conn.execute(stmt.values(disabled=disabled)).rowcount == 1
+
+    # -- clients -------------------------------------------------------------
+
+    def add_client(self, client: ClientRecord) -> None:
+        """Store a new client; raise ``AlreadyExistsError`` if the id is taken."""
+        values = {
+            "client_id": client.client_id,
+            "secret_digest": client.secret_digest,
+            "grant_types": list(client.grant_types),
+            "audiences": list(client.audiences),
+            "scopes": list(client.scopes),
+            "roles": list(client.roles),
+            "disabled": client.disabled,
+            "created_at": client.created_at,
+        }
+        with _unique(f"client {client.client_id!r}"), self.engine.begin() as conn:
+            conn.execute(sa.insert(t.clients).values(values))
+
+    def get_client(self, client_id: str) -> ClientRecord | None:
+        """The client with this id, or None."""
+        stmt = sa.select(t.clients).where(t.clients.c.client_id == client_id)
+        with self.engine.connect() as conn:
+            row = conn.execute(stmt).mappings().first()
+
+        return None if row is None else _client(row)
+
+    # -- refresh tokens ------------------------------------------------------
+
+    def add_refresh_token(self, token: RefreshTokenRecord) -> None:
+        """Store a freshly issued refresh token."""
+        with self.engine.begin() as conn:
+            conn.execute(sa.insert(t.refresh_tokens).values(_refresh_values(token)))
+
+    def get_refresh_token(self, token_hash: str) -> RefreshTokenRecord | None:
+        """The token with this hash, or None."""
+        stmt = sa.select(t.refresh_tokens).where(t.refresh_tokens.c.token_hash == token_hash)
+        with self.engine.connect() as conn:
+            row = conn.execute(stmt).mappings().first()
+
+        return None if row is None else _refresh(row)
+
+    def rotate_refresh_token(
+        self, token_hash: str, successor: RefreshTokenRecord, now: float
+    ) -> bool:
+        """Mark a token used and store its successor; False if it was not usable."""
+        rt = t.refresh_tokens
+        consume = (
+            sa.update(rt)
+            .where(rt.c.token_hash == token_hash, rt.c.used_at.is_(None), rt.c.revoked.is_(False))
+            .values(used_at=now, replaced_by=successor.token_hash)
+        )
+        with self.engine.begin() as conn:
+            # The conditional UPDATE is the lock: of two concurrent rotations
+            # only one matches the row while used_at is still NULL.
+            if conn.execute(consume).rowcount != 1:
+                return False
+            conn.execute(sa.insert(rt).values(_refresh_values(successor)))
+
+        return True
+
+    def revoke_family(self, family_id: str) -> int:
+        """Revoke every token of a family; return how many were changed."""
+        rt = t.refresh_tokens
+        stmt = sa.update(rt).where(rt.c.family_id == family_id, rt.c.revoked.is_(False))
+        with self.engine.begin() as conn:
+            return int(conn.execute(stmt.values(revoked=True)).rowcount)
+
+    def purge_refresh_tokens(self, now: float) -> int:
+        """Delete expired refresh tokens; return how many."""
+        stmt = sa.delete(t.refresh_tokens).where(t.refresh_tokens.c.expires_at < now)
+        with self.engine.begin() as conn:
+            return int(conn.execute(stmt).rowcount)
+
+    # -- signing keys --------------------------------------------------------
+
+    def add_signing_key(self, key: SigningKeyRecord) -> None:
+        """Store a new key."""
+        self.update_signing_keys((), (key,))
+
+    def list_signing_keys(self, states: Iterable[KeyState] | None = None) -> list[SigningKeyRecord]:
+        """Keys in the given states (all when None), oldest first."""
+        sk = t.signing_keys
+        stmt = sa.select(sk).order_by(sk.c.created_at, sk.c.kid)
+        if states is not None:
+            stmt = stmt.where(sk.c.state.in_([str(s) for s in states]))
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt).mappings().all()
+
+        return [_signing_key(row) for row in rows]
+
+    def update_signing_keys(
+        self, changed: Sequence[SigningKeyRecord], added: Sequence[SigningKeyRecord]
+    ) -> None:
+        """Overwrite the state and times of ``changed`` and store ``added``, atomically."""
+        sk = t.signing_keys
+        with _unique("signing key"), self.engine.begin() as conn:
+            for key in changed:
+                values = {
+                    "state": str(key.state),
+                    "activated_at": key.activated_at,
+                    "retire_after": key.retire_after,
+                }
+                conn.execute(sa.update(sk).where(sk.c.kid == key.kid).values(values))
+            for key in added:
+                conn.execute(sa.insert(sk).values(_key_values(key)))
+
+    # -- revocations and the feed -------------------------------------------
+
+    def revoke_jti(self, jti: str, exp: float, now: float, kind: str = "revoke") -> int | None:
+        """Record a revocation and append a feed event; return the event id.
+
+        Return None when the jti was already revoked (nothing is appended).
+        """
+        exists = sa.select(t.revocations.c.jti).where(t.revocations.c.jti == jti)
+        event = {"kind": kind, "jti": jti, "exp": exp, "created_at": now}
+        try:
+            with self._event_lock, self.engine.begin() as conn:
+                if conn.execute(exists).first() is not None:
+                    return None
+                conn.execute(sa.insert(t.revocations).values(jti=jti, expires_at=exp))
+                result = conn.execute(sa.insert(t.events).values(event).returning(t.events.c.id))
+                return int(result.scalar_one())
+        except sa.exc.IntegrityError:
+            return None  # another process revoked it between our check and insert
+
+    def is_revoked(self, jti: str) -> bool:
+        """True when the jti is revoked."""
+        stmt = sa.select(t.revocations.c.jti).where(t.revocations.c.jti == jti)
+        with self.engine.connect() as conn:
+            return conn.execute(stmt).first() is not None
+
+    def purge_expired(self, now: float) -> int:
+        """Drop revocations and events whose token has expired; return the count."""
+        with self._event_lock, self.engine.begin() as conn:
+            gone = conn.execute(sa.delete(t.revocations).where(t.revocations.c.expires_at < now))
+            old = conn.execute(sa.delete(t.events).where(t.events.c.exp < now))
+            return int(gone.rowcount) + int(old.rowcount)
+
+    def events_after(self, cursor: int, limit: int = 1000) -> list[RevocationEvent]:
+        """Events with an id greater than ``cursor``, in id order."""
+        ev = t.events
+        stmt = sa.select(ev).where(ev.c.id > cursor).order_by(ev.c.id).limit(limit)
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt).mappings().all()
+
+        return [_event(row) for row in rows]
+
+    def last_event_id(self) -> int:
+        """The greatest event id, 0 when there is none."""
+        with self.engine.connect() as conn:
+            value = conn.execute(sa.select(sa.func.max(t.events.c.id))).scalar()
+
+        return int(value or 0)
+
+
+@contextlib.contextmanager
+def _unique(what: str) -> Iterator[None]:
+    """Turn a unique-key violation into :class:`AlreadyExistsError`."""
+    try:
+        yield
+    except sa.exc.IntegrityError:
+        raise AlreadyExistsError(f"{what} already exists") from None
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    return tuple(str(v) for v in (value or ()))
+
+
+def _user(row: sa.RowMapping) -> UserRecord:
+    return UserRecord(
+        id=int(row["id"]),
+        username=row["username"],
+        password_hash=row["password_hash"],
+        roles=_strings(row["roles"]),
+        disabled=bool(row["disabled"]),
+        created_at=float(row["created_at"]),
+    )
+
+
+def _client(row: sa.RowMapping) -> ClientRecord:
+    digest = row["secret_digest"]
+    return ClientRecord(
+        client_id=row["client_id"],
+        secret_digest=None if digest is None else bytes(digest),
+        grant_types=_strings(row["grant_types"]),
+        audiences=_strings(row["audiences"]),
+        scopes=_strings(row["scopes"]),
+        roles=_strings(row["roles"]),
+        created_at=float(row["created_at"]),
+        disabled=bool(row["disabled"]),
+    )
+
+
+def _refresh_values(token: RefreshTokenRecord) -> dict[str, Any]:
+    return {
+        "token_hash": token.token_hash,
+        "family_id": token.family_id,
+        "user_id": token.user_id,
+        "client_id": token.client_id,
+        "audience": list(token.audience),
+        "scope": token.scope,
+        "issued_at": token.issued_at,
+        "expires_at": token.expires_at,
+        "used_at": token.used_at,
+        "replaced_by": token.replaced_by,
+        "revoked": token.revoked,
+    }
+
+
+def _refresh(row: sa.RowMapping) -> RefreshTokenRecord:
+    return RefreshTokenRecord(
+        token_hash=row["token_hash"],
+        family_id=row["family_id"],
+        user_id=int(row["user_id"]),
+        client_id=row["client_id"],
+        audience=_strings(row["audience"]),
+        scope=row["scope"],
+        issued_at=float(row["issued_at"]),
+        expires_at=float(row["expires_at"]),
+        used_at=None if row["used_at"] is None else float(row["used_at"]),
+        replaced_by=row["replaced_by"],
+        revoked=bool(row["revoked"]),
+    )
+
+
+def _key_values(key: SigningKeyRecord) -> dict[str, Any]:
+    return {
+        "kid": key.kid,
+        "alg": key.alg,
+        "state": str(key.state),
+        "sealed_private_key": key.sealed_private_key,
+        "public_jwk": dict(key.public_jwk),
+        "created_at": key.created_at,
+        "activated_at": key.activated_at,
+        "retire_after": key.retire_after,
+    }
+
+
+def _signing_key(row: sa.RowMapping) -> SigningKeyRecord:
+    return SigningKeyRecord(
+        kid=row["kid"],
+        alg=row["alg"],
+        state=KeyState(row["state"]),
+        sealed_private_key=bytes(row["sealed_private_key"]),
+        public_jwk=dict(row["public_jwk"]),
+        created_at=float(row["created_at"]),
+        activated_at=None if row["activated_at"] is None else float(row["activated_at"]),
+        retire_after=None if row["retire_after"] is None else float(row["retire_after"]),
+    )
+
+
+def _event(row: sa.RowMapping) -> RevocationEvent:
+    return RevocationEvent(
+        id=int(row["id"]),
+        kind=row["kind"],
+        jti=row["jti"],
+        exp=float(row["exp"]),
+        created_at=float(row["created_at"]),
+    )
