@@ -76,7 +76,9 @@ class PolicyError(GuardError, ValueError):
 class TokenEndpointError(GuardError):
     """The token endpoint refused or failed a request; never carries a secret."""
 
-    def __init__(self, message: str, *, status: int | None = None, error: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, error: str | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.error = error

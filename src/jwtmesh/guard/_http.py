@@ -29,9 +29,7 @@ class SessionRef:
         if self._source is not None:
             return self._source()
         if self._own is None or self._own.closed:
-            self._own = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self._timeout)
-            )
+            self._own = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout))
         return self._own
 
     async def close(self) -> None:

@@ -1,4 +1,4 @@
-"""The authority's JWKS, cached: honours max-age, refetches on an unknown ``kid``, survives outages."""
+"""The authority's JWKS, cached: honours max-age, refetches on unknown ``kid``, survives outages."""
 
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ class JWKSCache:
         return len(self.keys)
 
     async def get(self) -> KeySet:
-        """The current key set; waits for the first fetch, refreshes expired keys in the background."""
+        """The current key set; waits for the first fetch, refreshes expired keys in background."""
         if self.fetched_at is None:
             await self._refresh_limited()
         elif self._clock() >= self.expires_at and self._may_fetch():
@@ -137,8 +137,9 @@ class JWKSCache:
             body, ttl = await self._download()
             keys = self._parse(body)
         except (aiohttp.ClientError, TimeoutError, ValueError, JoseError) as exc:
-            logger.warning("JWKS fetch failed (%s); keeping the last good key set",
-                           type(exc).__name__)
+            logger.warning(
+                "JWKS fetch failed (%s); keeping the last good key set", type(exc).__name__
+            )
             return False
         self.keys = keys
         self.fetched_at = self._clock()
@@ -149,8 +150,9 @@ class JWKSCache:
         session = self._http.get()
         timeout = aiohttp.ClientTimeout(total=self._timeout)
         headers = {"Accept": "application/jwk-set+json, application/json"}
-        async with session.get(self.url, headers=headers, timeout=timeout,
-                               allow_redirects=False) as response:
+        async with session.get(
+            self.url, headers=headers, timeout=timeout, allow_redirects=False
+        ) as response:
             if response.status != 200:
                 raise ValueError(f"JWKS answered HTTP {response.status}")
             body = await read_limited(response, self._max_bytes)

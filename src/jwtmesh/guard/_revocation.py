@@ -8,7 +8,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import orjson
@@ -16,7 +16,7 @@ import orjson
 from ._errors import GuardUnavailableError
 from ._http import SessionRef, SessionSource, basic_auth_header, read_limited
 
-__all__ = ["RevocationFollower", "RevocationSet"]
+__all__ = ["RevocationFollower", "RevocationSet", "RevocationSource"]
 
 logger = logging.getLogger(__name__)
 _MIN_POLL_SECONDS = 0.2
@@ -31,7 +31,9 @@ class RevocationSet:
     """
 
     def __init__(
-        self, max_entries: int = 100_000, grace: float = 30.0,
+        self,
+        max_entries: int = 100_000,
+        grace: float = 30.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._entries: dict[str, float] = {}
@@ -78,6 +80,27 @@ class RevocationSet:
                 del self._entries[jti]
                 logger.warning("revocation set full; dropped the entry closest to expiry")
                 return
+
+
+class RevocationSource(Protocol):
+    """What keeps a :class:`RevocationSet` in sync: the HTTP feed or a Redis stream."""
+
+    revocations: RevocationSet
+    stance: str
+    last_sync: float | None
+
+    @property
+    def cursor(self) -> int | str: ...
+
+    def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def staleness(self) -> float: ...
+
+    def is_stale(self) -> bool: ...
+
+    def check(self) -> None: ...
 
 
 class RevocationFollower:
@@ -178,8 +201,9 @@ class RevocationFollower:
                 applied = await self.poll_once()
             except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
                 self.failures += 1
-                logger.warning("revocation feed poll failed (%s); retrying in %.1fs",
-                               type(exc).__name__, delay)
+                logger.warning(
+                    "revocation feed poll failed (%s); retrying in %.1fs", type(exc).__name__, delay
+                )
                 await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter
                 delay = min(delay * 2, self._backoff[1])
                 continue
@@ -199,7 +223,10 @@ def _parse_feed(body: bytes) -> tuple[int, list[tuple[str, float]]]:
         raise ValueError("revocation feed 'events' is not a list")
     events: list[tuple[str, float]] = []
     for event in raw_events:
-        if isinstance(event, dict) and isinstance(event.get("jti"), str) \
-                and isinstance(event.get("exp"), int | float):
+        if (
+            isinstance(event, dict)
+            and isinstance(event.get("jti"), str)
+            and isinstance(event.get("exp"), int | float)
+        ):
             events.append((event["jti"], float(event["exp"])))
     return document["cursor"], events

@@ -81,6 +81,8 @@ class GuardSettings:
     token_cache_size: int = field(default=0, metadata=_env(_parse_int))
     token_cache_seconds: float = field(default=60.0, metadata=_env(_parse_float))
     revocation_url: str | None = field(default=None, metadata=_env(_parse_opt_str))
+    revocation_redis_url: str | None = field(default=None, metadata=_env(_parse_opt_str))
+    revocation_stream: str = field(default="jwtmesh:revocations", metadata=_env(_parse_str))
     revocation_stance: str = field(default="serve", metadata=_env(_parse_str))
     revocation_max_staleness: float = field(default=120.0, metadata=_env(_parse_float))
     revocation_max_entries: int = field(default=100_000, metadata=_env(_parse_int))
@@ -154,10 +156,23 @@ def _check_choices(s: GuardSettings) -> None:
 
 
 def _check_numbers(s: GuardSettings) -> None:
-    positive = ("max_token_size", "jwks_max_bytes", "jwks_max_keys", "revocation_max_entries",
-                "jwks_min_ttl", "jwks_max_ttl", "revocation_max_staleness", "http_timeout")
-    not_negative = ("leeway", "introspection_cache_seconds", "jwks_min_refetch_interval",
-                    "token_cache_size", "token_cache_seconds")
+    positive = (
+        "max_token_size",
+        "jwks_max_bytes",
+        "jwks_max_keys",
+        "revocation_max_entries",
+        "jwks_min_ttl",
+        "jwks_max_ttl",
+        "revocation_max_staleness",
+        "http_timeout",
+    )
+    not_negative = (
+        "leeway",
+        "introspection_cache_seconds",
+        "jwks_min_refetch_interval",
+        "token_cache_size",
+        "token_cache_seconds",
+    )
     for name in positive:
         if getattr(s, name) <= 0:
             raise SettingsError(name, "must be greater than zero")

@@ -20,7 +20,7 @@ from ._errors import GuardUnavailableError, InactiveTokenError, UnknownSessionEr
 from ._http import SessionRef, SessionSource, basic_auth_header, read_limited
 from ._jwks import JWKSCache
 from ._principal import Principal, RoleResolver
-from ._revocation import RevocationFollower, RevocationSet
+from ._revocation import RevocationSet, RevocationSource
 
 __all__ = [
     "SESSION_KEY_PREFIX",
@@ -61,7 +61,7 @@ class JWTVerifier:
         jwks: JWKSCache | None = None,
         *,
         revocations: RevocationSet | None = None,
-        follower: RevocationFollower | None = None,
+        follower: RevocationSource | None = None,
         resolve_roles: RoleResolver | None = None,
         cache_size: int = 0,
         cache_seconds: float = 60.0,
@@ -156,8 +156,11 @@ class IntrospectionVerifier:
         headers = {"Authorization": self._auth, "Accept": "application/json"}
         try:
             async with self._http.get().post(
-                self.url, data=form, headers=headers,
-                timeout=aiohttp.ClientTimeout(total=self._timeout), allow_redirects=False,
+                self.url,
+                data=form,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=self._timeout),
+                allow_redirects=False,
             ) as response:
                 if response.status != 200:
                     raise ValueError(f"HTTP {response.status}")

@@ -23,6 +23,7 @@ from jwtmesh.store.protocols import (
     KeyStore,
     RefreshTokenStore,
     RevocationStore,
+    Store,
     UserStore,
 )
 from jwtmesh.store.sql import SqlStore
@@ -40,6 +41,7 @@ __all__ = [
     "RevocationStore",
     "SigningKeyRecord",
     "SqlStore",
+    "Store",
     "StoreError",
     "UserRecord",
     "UserStore",

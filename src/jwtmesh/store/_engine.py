@@ -26,12 +26,17 @@ def create_engine(url: str) -> sa.Engine:
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed)
     if parsed.get_backend_name() == "postgresql":
-        return sa.create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        return sa.create_engine(
+            parsed, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True
+        )
     raise ValueError(f"unsupported database {parsed.get_backend_name()!r} (sqlite or postgresql)")
 
 
 def _sqlite_engine(url: sa.URL) -> sa.Engine:
-    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    # hide_parameters: an error message must never carry a hash or a token digest.
+    engine = sa.create_engine(
+        url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True
+    )
     sa.event.listen(engine, "connect", _sqlite_pragmas)
     return engine
 
@@ -60,7 +65,8 @@ def migrate_engine(engine: sa.Engine, revision: str = "head") -> None:
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             # Two processes starting together must not both create the tables.
-            connection.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+            lock = sa.text("SELECT pg_advisory_xact_lock(:k)")
+            connection.execute(lock, {"k": _PG_MIGRATION_LOCK})
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, revision)
     logger.info("database schema at revision %s", revision)

@@ -24,6 +24,7 @@ __all__ = [
     "KeyStore",
     "RefreshTokenStore",
     "RevocationStore",
+    "Store",
     "UserStore",
 ]
 
@@ -138,4 +139,18 @@ class EventStore(Protocol):
 
     def last_event_id(self) -> int:
         """The greatest event id, 0 when there is none."""
+        ...
+
+
+class Store(
+    UserStore, ClientStore, RefreshTokenStore, KeyStore, RevocationStore, EventStore, Protocol
+):
+    """Everything the authority keeps, in one backend."""
+
+    def purge_refresh_tokens(self, now: float) -> int:
+        """Delete expired refresh tokens; return how many."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
         ...

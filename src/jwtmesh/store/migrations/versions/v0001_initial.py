@@ -65,9 +65,7 @@ def _refresh_tokens() -> None:
         "refresh_tokens",
         sa.Column("token_hash", sa.String(64), primary_key=True),
         sa.Column("family_id", sa.String(64), nullable=False),
-        sa.Column(
-            "user_id", _ID, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False
-        ),
+        sa.Column("user_id", _ID, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
         sa.Column("client_id", sa.String(200), nullable=False),
         sa.Column("audience", sa.JSON(), nullable=False),
         sa.Column("scope", sa.String(1000), nullable=False),

@@ -1,0 +1,276 @@
+"""The FastAPI application of the authority."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from jwtmesh.authority._errors import OAuthError
+from jwtmesh.authority._http import (
+    NO_STORE,
+    BodyLimitMiddleware,
+    EventNotifier,
+    bearer_token,
+    client_credentials,
+    error_response,
+    json_object,
+    optional_str,
+    read_form,
+    required_str,
+)
+from jwtmesh.authority._service import Authority, TokenResponse
+from jwtmesh.authority._settings import AuthoritySettings
+from jwtmesh.authority._setup import build_authority
+from jwtmesh.authority._tokens import (
+    GRANT_CLIENT_CREDENTIALS,
+    GRANT_REFRESH,
+    GRANT_TOKEN_EXCHANGE,
+)
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger(__name__)
+
+_PURGE_EVERY = 600.0
+_FEED_RECHECK = 1.0  # also re-read the feed this often: another process may write it
+
+
+def create_app(settings: AuthoritySettings) -> FastAPI:
+    """The authority as an ASGI app; raise :class:`StartupError` when it cannot start.
+
+    Migrations run and the key ring is loaded (or created) here, before any
+    server starts, so a missing or wrong KEK stops start-up at once.
+    """
+    authority = build_authority(settings)
+    notifier = EventNotifier()
+    authority.notify = notifier.notify
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        notifier.bind(asyncio.get_running_loop())
+        purger = asyncio.create_task(_purge_forever(authority))
+        try:
+            yield
+        finally:
+            purger.cancel()
+            await asyncio.gather(purger, return_exceptions=True)
+            authority.store.close()
+
+    app = FastAPI(title="jwtmesh authority", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.authority = authority
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    _add_error_handlers(app)
+    _add_token_routes(app, authority)
+    _add_revocation_routes(app, authority, notifier)
+    _add_metadata_routes(app, authority)
+
+    return app
+
+
+async def _purge_forever(authority: Authority) -> None:
+    while True:
+        try:
+            purged = await run_in_threadpool(authority.purge)
+            logger.debug("purged %d expired records", purged)
+        except Exception as exc:  # keep serving; the next round retries
+            logger.warning("purge failed: %s", type(exc).__name__)
+        await asyncio.sleep(_PURGE_EVERY)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    async def oauth_error(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, OAuthError)
+        return error_response(exc)
+
+    async def validation_error(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        where = ".".join(str(p) for p in exc.errors()[0]["loc"]) if exc.errors() else "request"
+        return error_response(OAuthError("invalid_request", f"'{where}' is invalid"))
+
+    async def server_error(_request: Request, exc: Exception) -> Response:
+        logger.error("unhandled %s", type(exc).__name__, exc_info=exc)
+        return error_response(OAuthError("server_error", "internal error", 500))
+
+    app.add_exception_handler(OAuthError, oauth_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(Exception, server_error)
+
+
+def _tokens(response: TokenResponse) -> JSONResponse:
+    return JSONResponse(response.to_json(), headers=NO_STORE)
+
+
+def _add_token_routes(app: FastAPI, authority: Authority) -> None:
+    @app.post("/login")
+    async def login(request: Request) -> Response:
+        data = await json_object(request)
+        username = required_str(data, "username", 200)
+        password = required_str(data, "password", 1024)
+        extra = {k: optional_str(data, k, 200) for k in ("client_id", "audience", "scope")}
+        result = await run_in_threadpool(authority.login, username, password, **extra)
+        return _tokens(result)
+
+    @app.post("/oauth/token")
+    async def token(request: Request) -> Response:
+        form = await read_form(request)
+        creds = client_credentials(request, form)
+        grant = form.get("grant_type")
+        if not grant:
+            raise OAuthError("invalid_request", "grant_type is required")
+        if grant == GRANT_REFRESH:
+            refresh = form.get("refresh_token")
+            if not refresh:
+                raise OAuthError("invalid_request", "refresh_token is required")
+            result = await run_in_threadpool(authority.refresh, creds, refresh, form.get("scope"))
+        elif grant == GRANT_CLIENT_CREDENTIALS:
+            audience = form.get("audience") or form.get("resource")
+            result = await run_in_threadpool(
+                authority.client_credentials, creds, audience, form.get("scope")
+            )
+        elif grant == GRANT_TOKEN_EXCHANGE:
+            result = await run_in_threadpool(authority.token_exchange, creds, form)
+        else:
+            raise OAuthError("unsupported_grant_type", "this grant type is not supported")
+        return _tokens(result)
+
+    @app.post("/logout")
+    async def logout(request: Request) -> Response:
+        access = bearer_token(request)
+        data = await json_object(request, allow_empty=True)
+        refresh = optional_str(data, "refresh_token", 200)
+        await run_in_threadpool(authority.logout, access, refresh)
+        return Response(status_code=204, headers=NO_STORE)
+
+
+def _token_param(form: dict[str, str]) -> tuple[str, str | None]:
+    token = form.get("token")
+    if not token:
+        raise OAuthError("invalid_request", "token is required")
+    return token, form.get("token_type_hint")
+
+
+def _add_revocation_routes(app: FastAPI, authority: Authority, notifier: EventNotifier) -> None:
+    @app.post("/oauth/revoke")
+    async def revoke(request: Request) -> Response:
+        form = await read_form(request)
+        creds = client_credentials(request, form)
+        token, hint = _token_param(form)
+        await run_in_threadpool(authority.revoke, creds, token, hint)
+        return Response(status_code=200, headers=NO_STORE)
+
+    @app.post("/oauth/introspect")
+    async def introspect(request: Request) -> Response:
+        form = await read_form(request)
+        creds = client_credentials(request, form)
+        token, hint = _token_param(form)
+        result = await run_in_threadpool(authority.introspect, creds, token, hint)
+        return JSONResponse(result, headers=NO_STORE)
+
+    @app.get("/oauth/revocations")
+    async def revocations(request: Request) -> Response:
+        creds = client_credentials(request, None)
+        await run_in_threadpool(authority.clients.authenticate, creds, allow_public=False)
+        after = _number(request, "after", int, 0)
+        wait = min(_number(request, "wait", float, 0.0), authority.settings.revocation_wait_max)
+        body = await _long_poll(authority, notifier, after, wait)
+        return JSONResponse(body, headers=NO_STORE)
+
+
+def _number(request: Request, name: str, kind: type[Any], default: Any) -> Any:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise OAuthError("invalid_request", f"query parameter '{name}' must be a number") from None
+    if value < 0 or value != value:  # also refuses NaN
+        raise OAuthError("invalid_request", f"query parameter '{name}' must not be negative")
+    return value
+
+
+async def _long_poll(
+    authority: Authority, notifier: EventNotifier, after: int, wait: float
+) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while True:
+        wake = notifier.current()  # taken before reading, so no wake-up is lost
+        events = await run_in_threadpool(authority.events_after, after)
+        left = deadline - loop.time()
+        if events or left <= 0:
+            break
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), min(left, _FEED_RECHECK))
+    cursor = events[-1].id if events else after
+
+    return {"cursor": cursor, "events": [{"jti": e.jti, "exp": _num(e.exp)} for e in events]}
+
+
+def _num(value: float) -> int | float:
+    return int(value) if value.is_integer() else value
+
+
+def _add_metadata_routes(app: FastAPI, authority: Authority) -> None:
+    settings = authority.settings
+    metadata = _server_metadata(settings)
+
+    @app.get("/.well-known/jwks.json")
+    async def jwks() -> Response:
+        cache = f"public, max-age={settings.jwks_max_age}"
+        return JSONResponse(authority.keyring.jwks(), headers={"Cache-Control": cache})
+
+    @app.get("/.well-known/oauth-authorization-server")
+    async def oauth_metadata() -> Response:
+        return JSONResponse(metadata)
+
+    @app.get("/.well-known/openid-configuration")
+    async def openid_configuration() -> Response:
+        return JSONResponse(
+            {
+                **metadata,
+                "subject_types_supported": ["public"],
+                "id_token_signing_alg_values_supported": [settings.signing_alg],
+            }
+        )
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        try:
+            await run_in_threadpool(authority.store.last_event_id)
+        except Exception as exc:
+            logger.warning("health check: database unavailable (%s)", type(exc).__name__)
+            return JSONResponse({"status": "unavailable", "database": False}, status_code=503)
+        return JSONResponse({"status": "ok", "database": True})
+
+
+def _server_metadata(settings: AuthoritySettings) -> dict[str, Any]:
+    """RFC 8414 authorization server metadata."""
+    base = settings.issuer_base
+    client_auth = ["client_secret_basic", "client_secret_post"]
+    return {
+        "issuer": settings.issuer,
+        "token_endpoint": f"{base}/oauth/token",
+        "jwks_uri": f"{base}/.well-known/jwks.json",
+        "revocation_endpoint": f"{base}/oauth/revoke",
+        "introspection_endpoint": f"{base}/oauth/introspect",
+        "grant_types_supported": [GRANT_REFRESH, GRANT_CLIENT_CREDENTIALS, GRANT_TOKEN_EXCHANGE],
+        "response_types_supported": [],
+        "token_endpoint_auth_methods_supported": [*client_auth, "none"],
+        "revocation_endpoint_auth_methods_supported": [*client_auth, "none"],
+        "introspection_endpoint_auth_methods_supported": client_auth,
+        "scopes_supported": list(settings.default_scopes),
+        "login_endpoint": f"{base}/login",
+        "logout_endpoint": f"{base}/logout",
+        "revocation_feed_endpoint": f"{base}/oauth/revocations",
+        "access_token_signing_alg_values_supported": [settings.signing_alg],
+    }

@@ -1,0 +1,133 @@
+"""Revocations pushed through a Redis stream, with catch-up after an absence.
+
+The authority appends ``{jti, exp}`` to one stream per deployment and trims
+entries older than the longest access-token lifetime (they can no longer
+matter: the ``exp`` check rejects those tokens anyway).  A guard blocks on
+``XREAD`` from its last entry id, so a revocation reaches it as soon as it is
+written, and a guard that was away reads everything it missed from the same
+stream.  A stream gives both publish/subscribe and the persisted list in one
+structure, with no window between "subscribe" and "read the backlog" in
+which an event could fall.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from ._errors import GuardUnavailableError
+from ._revocation import RevocationSet
+
+__all__ = ["REVOCATION_STREAM", "RedisRevocationFollower"]
+
+logger = logging.getLogger(__name__)
+REVOCATION_STREAM = "jwtmesh:revocations"
+_BATCH = 1000
+
+
+class RedisRevocationFollower:
+    """Follows the revocation stream; same status interface as the HTTP follower."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis | str,
+        revocations: RevocationSet,
+        *,
+        stream: str = REVOCATION_STREAM,
+        block_seconds: float = 5.0,
+        max_staleness: float = 120.0,
+        stance: str = "serve",
+        backoff_initial: float = 0.2,
+        backoff_max: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._owned = isinstance(redis, str)
+        self._redis = aioredis.Redis.from_url(redis) if isinstance(redis, str) else redis
+        self.revocations = revocations
+        self.stream = stream
+        self._block_ms = int(block_seconds * 1000)
+        self.max_staleness = max_staleness
+        self.stance = stance
+        self._backoff = (backoff_initial, backoff_max)
+        self._clock = clock
+        self.cursor = "0"
+        self.last_sync: float | None = None
+        self.failures = 0
+        self._started_at: float | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start following in the background (idempotent)."""
+        if self._task is None or self._task.done():
+            self._started_at = self._clock()
+            self._task = asyncio.ensure_future(self._run())
+
+    async def close(self) -> None:
+        """Stop following; close the connection if this follower opened it."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        if self._owned:
+            await self._redis.aclose()
+
+    def staleness(self) -> float:
+        """Seconds since the last good read (or since start when there was none)."""
+        since = self.last_sync if self.last_sync is not None else self._started_at
+        return 0.0 if since is None else self._clock() - since
+
+    def is_stale(self) -> bool:
+        """True when the set may be missing revocations for longer than allowed."""
+        return self.staleness() > self.max_staleness
+
+    def check(self) -> None:
+        """Raise :class:`GuardUnavailableError` when stale and the stance is ``refuse``."""
+        if self.stance == "refuse" and self.is_stale():
+            raise GuardUnavailableError("revocation_stale", "revocation list is out of date")
+
+    async def read_once(self, block_ms: int | None = None) -> int:
+        """One ``XREAD`` from the cursor; returns the number of revocations applied."""
+        block = self._block_ms if block_ms is None else block_ms
+        answer: Any = await self._redis.xread({self.stream: self.cursor}, count=_BATCH, block=block)
+        applied = 0
+        for _stream, entries in answer or ():
+            for entry_id, fields in entries:
+                applied += self._apply(fields)
+                self.cursor = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+        self.last_sync = self._clock()
+        return applied
+
+    def _apply(self, fields: dict[bytes, bytes]) -> int:
+        try:
+            jti = fields[b"jti"].decode()
+            exp = float(fields[b"exp"])
+        except (KeyError, ValueError, UnicodeDecodeError):
+            logger.warning("ignoring a malformed revocation stream entry")
+            return 0
+        self.revocations.add(jti, exp)
+        return 1
+
+    async def _run(self) -> None:
+        delay = self._backoff[0]
+        while True:
+            try:
+                await self.read_once()
+            except (RedisError, OSError) as exc:
+                self.failures += 1
+                logger.warning(
+                    "revocation stream read failed (%s); retrying in %.1fs",
+                    type(exc).__name__,
+                    delay,
+                )
+                await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter
+                delay = min(delay * 2, self._backoff[1])
+                continue
+            delay = self._backoff[0]
+            self.revocations.prune()

@@ -1,0 +1,95 @@
+"""Revocations pushed through the Redis stream reach the guard, and a late guard catches up."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+
+from jwtmesh.guard import GuardUnavailableError, RedisRevocationFollower, RevocationSet
+
+pytestmark = [pytest.mark.anyio, pytest.mark.redis]
+
+
+@pytest.fixture
+async def stream() -> AsyncIterator[tuple[aioredis.Redis, str]]:
+    client = aioredis.Redis.from_url("redis://127.0.0.1:6379/0")
+    name = f"jwtmesh:test:revocations:{uuid.uuid4().hex}"
+    yield client, name
+    await client.delete(name)
+    await client.aclose()
+
+
+async def _wait_for(predicate: object, timeout: float = 3.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+async def test_pushed_revocation_arrives_while_following(
+    stream: tuple[aioredis.Redis, str],
+) -> None:
+    client, name = stream
+    revoked = RevocationSet()
+    follower = RedisRevocationFollower(client, revoked, stream=name, block_seconds=1)
+    follower.start()
+    try:
+        await _wait_for(lambda: follower.last_sync is not None)
+        await client.xadd(name, {"jti": "j-live", "exp": str(int(time.time()) + 60)})
+        await _wait_for(lambda: "j-live" in revoked)
+    finally:
+        await follower.close()
+    assert follower.failures == 0
+
+
+async def test_guard_that_was_away_catches_up_from_the_stream(
+    stream: tuple[aioredis.Redis, str],
+) -> None:
+    client, name = stream
+    exp = str(int(time.time()) + 60)
+    for i in range(3):
+        await client.xadd(name, {"jti": f"j-{i}", "exp": exp})
+    revoked = RevocationSet()
+    follower = RedisRevocationFollower(client, revoked, stream=name)
+    assert await follower.read_once(block_ms=10) == 3
+    assert all(jti in revoked for jti in ("j-0", "j-1", "j-2"))
+    await client.xadd(name, {"jti": "j-3", "exp": exp})
+    assert await follower.read_once(block_ms=10) == 1
+    assert "j-3" in revoked
+
+
+async def test_malformed_entries_are_skipped_not_fatal(stream: tuple[aioredis.Redis, str]) -> None:
+    client, name = stream
+    await client.xadd(name, {"jti": "only-jti"})
+    await client.xadd(name, {"jti": "ok", "exp": str(int(time.time()) + 60)})
+    revoked = RevocationSet()
+    follower = RedisRevocationFollower(client, revoked, stream=name)
+    assert await follower.read_once(block_ms=10) == 1
+    assert "ok" in revoked
+    assert "only-jti" not in revoked
+
+
+async def test_unreachable_redis_goes_stale_and_refuses_when_told() -> None:
+    revoked = RevocationSet()
+    clock = [100.0]
+    follower = RedisRevocationFollower(
+        "redis://127.0.0.1:1/0",
+        revoked,
+        max_staleness=5,
+        stance="refuse",
+        clock=lambda: clock[0],
+    )
+    follower.start()
+    await asyncio.sleep(0.3)
+    clock[0] += 10
+    assert follower.failures >= 1
+    assert follower.is_stale()
+    with pytest.raises(GuardUnavailableError) as caught:
+        follower.check()
+    assert caught.value.code == "revocation_stale"
+    await follower.close()
