@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,7 +17,7 @@ from typing import Any
 import psutil
 import pytest
 
-from jwtmesh.demo import DemoSystem, Row, run_scenario
+from jwtmesh.demo import DemoSystem, Row, StartupFailedError, Topology, run_scenario
 
 pytestmark = pytest.mark.slow
 
@@ -69,14 +71,16 @@ def mismatches(rows: list[Row]) -> str:
     )
 
 
-def test_scenario_every_row_as_expected_and_everything_stopped() -> None:
-    with DemoSystem() as demo:
+@pytest.mark.parametrize("mode", ["jwt", "introspection"])
+def test_scenario_every_row_as_expected_and_everything_stopped(mode: str) -> None:
+    with DemoSystem(mode=mode) as demo:
         pids = list(demo.pids().values())
         state_dir = demo.state_dir
         assert set(demo.pids()) == {"authority", "gateway", "users", "catalog", "orders"}
         rows = run_scenario(demo)
     assert not mismatches(rows), mismatches(rows)
-    assert {row.expected for row in rows} >= REQUIRED_OUTCOMES
+    if mode == "jwt":  # introspection says "inactive" for most refusals (RFC 7662)
+        assert {row.expected for row in rows} >= REQUIRED_OUTCOMES
     assert {row.who for row in rows} >= {"admin", "alice", "bob", "guest"}
     assert wait_gone(pids, 0) == []
     assert not state_dir.exists()
@@ -90,6 +94,26 @@ def test_each_service_is_its_own_process_port_and_audience() -> None:
     assert len(pids) == 5
     assert len(ports) == 5
     assert audiences == {"gateway", "users", "catalog", "orders"}
+
+
+def test_a_process_that_cannot_start_is_named_and_the_others_stopped() -> None:
+    topology = Topology.load()
+    broken = [
+        dataclasses.replace(spec, module="jwtmesh.demo.no_such_module")
+        if spec.name == "catalog"
+        else spec
+        for spec in topology.services
+    ]
+    demo = DemoSystem(topology=dataclasses.replace(topology, services=tuple(broken)))
+    with pytest.raises(StartupFailedError, match="catalog") as failure:
+        demo.start()
+    try:
+        assert failure.value.name == "catalog"
+        assert "no_such_module" in demo.log_tail("catalog")
+        assert all(not child.alive() for child in demo.children)
+    finally:
+        demo.stop()
+    assert not demo.state_dir.exists()
 
 
 @pytest.fixture
@@ -119,8 +143,9 @@ def read_info(process: subprocess.Popen[bytes], info: Path, timeout: float = 60)
     return json.loads(info.read_text(encoding="utf-8"))
 
 
-def test_demo_up_info_file_then_sigterm_stops_everything(
-    demo_up_process: tuple[subprocess.Popen[bytes], Path],
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_demo_up_info_file_then_a_signal_stops_everything(
+    demo_up_process: tuple[subprocess.Popen[bytes], Path], stop_signal: signal.Signals
 ) -> None:
     process, info_file = demo_up_process
     info = read_info(process, info_file)
@@ -145,20 +170,23 @@ def test_demo_up_info_file_then_sigterm_stops_everything(
         assert answer["subject"] == guest["username"]
         assert answer["service"] == name
 
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(stop_signal)
     assert process.wait(timeout=20) == 0
     assert wait_gone(list(info["pids"].values()), 5) == []
     assert not info_file.exists()
+    assert not Path(info["state_dir"]).exists()
 
 
 def test_services_stop_when_the_orchestrator_is_killed(
     demo_up_process: tuple[subprocess.Popen[bytes], Path],
 ) -> None:
     process, info_file = demo_up_process
-    pids = list(read_info(process, info_file)["pids"].values())
+    info = read_info(process, info_file)
+    pids = list(info["pids"].values())
     assert all(not gone(pid) for pid in pids)
 
     process.kill()  # SIGKILL: no cleanup code runs in the orchestrator
     process.wait()
 
     assert wait_gone(pids, 10) == []
+    shutil.rmtree(info["state_dir"])  # left behind, as nothing could remove it

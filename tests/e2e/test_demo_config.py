@@ -74,3 +74,16 @@ def test_topology_rejects_an_unknown_upstream(tmp_path: Path) -> None:
     )
     with pytest.raises(TopologyError, match=r"services\.gateway\.upstreams"):
         Topology.load(path)
+
+
+def test_demo_exports_are_sorted_and_all_resolve() -> None:
+    import jwtmesh.demo
+
+    def isort_order(name: str) -> tuple[int, str]:  # constants, classes, functions (RUF022)
+        return (0 if name.isupper() else 1 if name[0].isupper() else 2, name)
+
+    assert jwtmesh.demo.__all__ == sorted(jwtmesh.demo.__all__, key=isort_order)
+    for name in jwtmesh.demo.__all__:
+        assert getattr(jwtmesh.demo, name) is not None
+    with pytest.raises(AttributeError):
+        _ = jwtmesh.demo.no_such_name

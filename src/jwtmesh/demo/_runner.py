@@ -89,17 +89,19 @@ def run_scenario_demo(mode: str = "jwt", console: Console | None = None) -> int:
 
 
 @contextmanager
-def _stop_on_sigterm() -> Iterator[threading.Event]:
+def _stop_on_signals() -> Iterator[threading.Event]:
+    """An event set by SIGINT or SIGTERM (also when started with SIGINT ignored, as by ``&``)."""
     stop = threading.Event()
 
     def handler(_signum: int, _frame: FrameType | None) -> None:
         stop.set()
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield stop
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def _write_info(path: Path, info: dict[str, object]) -> None:
@@ -147,24 +149,26 @@ def demo_up(
 
     Prints the URLs and accounts; ``info_file`` also gets them as JSON
     (issuer, JWKS, login and token URLs, each service's URL, audience and
-    probe path, the accounts, the process ids), and is removed again on stop.
+    probe path, the accounts, the process ids, the state directory), and is
+    removed again on stop.
     Returns 0 after a clean stop, 1 when a process failed or died.
     """
     console = console or _console()
     demo = DemoSystem(mode=mode)
-    with _stop_on_sigterm() as stop:
+    with _stop_on_signals() as stop:
         try:
             demo.start()
             if info_file is not None:
-                _write_info(info_file, {**demo.info(), "pids": demo.pids()})
+                _write_info(
+                    info_file,
+                    {**demo.info(), "pids": demo.pids(), "state_dir": str(demo.state_dir)},
+                )
             _print_up(console, demo, info_file)
             return _watch(console, demo, stop)
         except StartupFailedError as exc:
             console.print(f"[bold red]demo failed to start:[/] {exc}")
             _print_logs(console, demo, [exc.name])
             return 1
-        except KeyboardInterrupt:
-            return 0
         finally:
             console.print("stopping...")
             demo.stop()

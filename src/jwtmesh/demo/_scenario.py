@@ -184,7 +184,7 @@ class _Shop:
             body = await self.step(
                 who,
                 f"POST /orders ({product})",
-                "201 placed; profile read with act=orders",
+                "201 placed, act=orders",
                 self.shop(
                     "POST", "/orders", self.token(who), json={"product_id": product, "quantity": 1}
                 ),
@@ -258,7 +258,7 @@ class _Shop:
         forged = tampered(self.token("alice"), roles=["admin"])
         await self.step(
             "alice",
-            "GET /orders, token edited to roles=[admin]",
+            "GET /orders (payload edited: roles=admin)",
             self.invalid("bad_signature"),
             self.shop("GET", "/orders", forged),
         )
@@ -274,14 +274,14 @@ class _Shop:
         other = body.get("access_token", "") if status == 200 else ""
         await self.step(
             "alice",
-            "GET /catalog/products, token for aud=users",
+            "GET /catalog/products (token for aud=users)",
             self.invalid("wrong_audience"),
             self.shop("GET", "/catalog/products", other),
         )
         await asyncio.sleep(max(0.0, _exp(expired) + self.demo.topology.leeway + 0.2 - time.time()))
         await self.step(
             "alice",
-            "GET /catalog/products, expired token",
+            "GET /catalog/products (expired token)",
             self.invalid("expired"),
             self.shop("GET", "/catalog/products", expired),
         )
@@ -290,21 +290,21 @@ class _Shop:
         old = self.sessions["alice"].refresh if "alice" in self.sessions else ""
         body = await self.step(
             "alice",
-            "POST /oauth/token refresh_token",
+            "refresh (POST /oauth/token)",
             "200 rotated",
             self._refresh(old),
             lambda b: "rotated" if b.get("refresh_token") not in (None, old) else "not rotated",
         )
         await self.step(
             "alice",
-            "POST /oauth/token, same refresh_token again",
+            "refresh again with the same token",
             "400 invalid_grant",
             self._refresh(old),
         )
         newest = body.get("refresh_token", "") if isinstance(body, dict) else ""
         await self.step(
             "alice",
-            "POST /oauth/token, the rotated one (family revoked)",
+            "refresh with the rotated token",
             "400 invalid_grant",
             self._refresh(newest),
         )
@@ -350,7 +350,7 @@ def _placed(body: Any, who: str) -> str:
     if body.get("owner") != who:
         return "placed for someone else"
     actor = body.get("checked_with", {}).get("users_actor")
-    return "placed; profile read with act=orders" if actor == "orders" else f"placed; act={actor}"
+    return "placed, act=orders" if actor == "orders" else f"placed, act={actor}"
 
 
 def _owners(body: Any, expected: set[str], label: str) -> str:

@@ -95,6 +95,7 @@ class DemoSystem:
         self.services: dict[str, ServiceEndpoint] = {}
         self.accounts: tuple[Account, ...] = ()
         self._authority_settings: AuthoritySettings | None = None
+        self._secrets: dict[str, str] = {}
 
     # -- life cycle ----------------------------------------------------------
 
