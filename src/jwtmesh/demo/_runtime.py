@@ -118,14 +118,14 @@ def guarded_app(
     return app
 
 
-def serve(app: FastAPI, *, fd: int | None = None, port: int = 0) -> None:
-    """Serve on an inherited listening socket ``fd`` (or bind 127.0.0.1:``port``) until stopped.
+def serve(app: FastAPI, *, fd: int | None = None, port: int = 0, host: str = "127.0.0.1") -> None:
+    """Serve on an inherited listening socket ``fd`` (or bind ``host:port``) until stopped.
 
     uvicorn turns SIGTERM and SIGINT into a graceful shutdown.
     """
     config = uvicorn.Config(
         app,
-        host="127.0.0.1",
+        host=host,
         port=port,
         log_level="warning",
         access_log=False,

@@ -58,6 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--module", default=None, help="module exposing create_app(config)")
     parser.add_argument("--fd", type=int, default=None, help="inherited listening socket")
     parser.add_argument("--port", type=int, default=0, help="port to bind without --fd")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to bind without --fd (0.0.0.0 in a container)"
+    )
     parser.add_argument("--parent-pid", type=int, default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -73,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         logger.error("cannot start %s: %s", args.name, exc)
         return 2
-    serve(app, fd=args.fd, port=args.port)
+    serve(app, fd=args.fd, port=args.port, host=args.host)
     return 0
 
 
