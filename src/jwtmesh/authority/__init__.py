@@ -25,7 +25,8 @@ from jwtmesh.authority._errors import (
     SettingsError,
     StartupError,
 )
-from jwtmesh.authority._keyring import KeyRing
+from jwtmesh.authority._keyring import KeyRing, KeyRingError, KeyTiming, Rotation
+from jwtmesh.authority._keys_admin import import_key, list_keys, retire_key, rotate_keys
 from jwtmesh.authority._service import Authority, TokenResponse
 from jwtmesh.authority._settings import AuthoritySettings, decode_kek
 from jwtmesh.authority._setup import build_authority
@@ -51,7 +52,10 @@ __all__ = [
     "AuthoritySettings",
     "ConfigError",
     "KeyRing",
+    "KeyRingError",
+    "KeyTiming",
     "OAuthError",
+    "Rotation",
     "SettingsError",
     "StartupError",
     "TokenResponse",
@@ -61,5 +65,9 @@ __all__ = [
     "build_authority",
     "create_app",
     "decode_kek",
+    "import_key",
+    "list_keys",
+    "retire_key",
+    "rotate_keys",
     "serve",
 ]

@@ -123,4 +123,7 @@ def serve(
         workers=1,
         log_level=log_level or settings.log_level,
         server_header=False,
+        # X-Forwarded-For is read by the authority itself, and only from
+        # JWTMESH_TRUSTED_PROXIES; uvicorn must not rewrite the peer address first.
+        proxy_headers=False,
     )

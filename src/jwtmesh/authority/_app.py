@@ -14,6 +14,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from jwtmesh.authority import _openapi as doc
+from jwtmesh.authority._clients import ClientCredentials
 from jwtmesh.authority._errors import OAuthError
 from jwtmesh.authority._http import (
     NO_STORE,
@@ -27,9 +29,20 @@ from jwtmesh.authority._http import (
     read_form,
     required_str,
 )
+from jwtmesh.authority._keyring import start_key_schedule
 from jwtmesh.authority._service import Authority, TokenResponse
+from jwtmesh.authority._sessions import SessionStore
 from jwtmesh.authority._settings import AuthoritySettings
 from jwtmesh.authority._setup import build_authority
+from jwtmesh.authority._throttle import (
+    CLIENT_AUTH,
+    LOGIN,
+    Throttle,
+    ThrottleKind,
+    client_address,
+    parse_networks,
+    throttle_from_settings,
+)
 from jwtmesh.authority._tokens import (
     GRANT_CLIENT_CREDENTIALS,
     GRANT_REFRESH,
@@ -58,22 +71,49 @@ def create_app(settings: AuthoritySettings) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         notifier.bind(asyncio.get_running_loop())
         purger = asyncio.create_task(_purge_forever(authority))
+        key_ticker = start_key_schedule(authority.keyring, settings)
         try:
             yield
         finally:
             purger.cancel()
-            await asyncio.gather(purger, return_exceptions=True)
+            key_ticker.cancel()
+            await asyncio.gather(purger, key_ticker, return_exceptions=True)
+            if _app.state.throttle is not None:
+                await _app.state.throttle.aclose()
+            if _app.state.sessions is not None:
+                await _app.state.sessions.aclose()
             authority.store.close()
 
     app = FastAPI(title="jwtmesh authority", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.authority = authority
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.state.throttle = throttle_from_settings(settings)
+    app.state.sessions = SessionStore.from_settings(settings)
     _add_error_handlers(app)
-    _add_token_routes(app, authority)
-    _add_revocation_routes(app, authority, notifier)
+    attempt = _Attempts(settings, app.state.throttle)
+    _add_token_routes(app, authority, attempt)
+    _add_revocation_routes(app, authority, notifier, attempt)
     _add_metadata_routes(app, authority)
+    doc.install_openapi(app)
 
     return app
+
+
+class _Attempts:
+    """Login and client-authentication attempts, throttled when configured."""
+
+    def __init__(self, settings: AuthoritySettings, throttle: Throttle | None) -> None:
+        self.throttle = throttle
+        self.proxies = parse_networks("JWTMESH_TRUSTED_PROXIES", settings.trusted_proxies)
+
+    def __call__(
+        self, request: Request, kind: ThrottleKind, subject: str | None
+    ) -> contextlib.AbstractAsyncContextManager[None]:
+        if self.throttle is None:
+            return contextlib.nullcontext()
+        peer = request.client.host if request.client else None
+        address = client_address(peer, request.headers.get("x-forwarded-for"), self.proxies)
+        return self.throttle.attempt(kind, subject, address)
 
 
 async def _purge_forever(authority: Authority) -> None:
@@ -109,46 +149,60 @@ def _tokens(response: TokenResponse) -> JSONResponse:
     return JSONResponse(response.to_json(), headers=NO_STORE)
 
 
-def _add_token_routes(app: FastAPI, authority: Authority) -> None:
-    @app.post("/login")
+def _add_token_routes(app: FastAPI, authority: Authority, attempt: _Attempts) -> None:
+    @app.post("/login", **doc.LOGIN)
     async def login(request: Request) -> Response:
         data = await json_object(request)
-        username = required_str(data, "username", 200)
-        password = required_str(data, "password", 1024)
+        username = required_str(data, "username", doc.MAX_USERNAME_CHARS)
+        password = required_str(data, "password", doc.MAX_PASSWORD_CHARS)
         extra = {k: optional_str(data, k, 200) for k in ("client_id", "audience", "scope")}
-        result = await run_in_threadpool(authority.login, username, password, **extra)
-        return _tokens(result)
+        async with attempt(request, LOGIN, username):
+            result = await run_in_threadpool(authority.login, username, password, **extra)
+        sessions: SessionStore | None = request.app.state.sessions
+        if sessions is None:
+            return _tokens(result)
+        session_id = await sessions.start(authority, result.access_token)
+        return JSONResponse({**result.to_json(), "session_id": session_id}, headers=NO_STORE)
 
-    @app.post("/oauth/token")
+    @app.post("/oauth/token", **doc.TOKEN)
     async def token(request: Request) -> Response:
         form = await read_form(request)
         creds = client_credentials(request, form)
-        grant = form.get("grant_type")
-        if not grant:
-            raise OAuthError("invalid_request", "grant_type is required")
-        if grant == GRANT_REFRESH:
-            refresh = form.get("refresh_token")
-            if not refresh:
-                raise OAuthError("invalid_request", "refresh_token is required")
-            result = await run_in_threadpool(authority.refresh, creds, refresh, form.get("scope"))
-        elif grant == GRANT_CLIENT_CREDENTIALS:
-            audience = form.get("audience") or form.get("resource")
-            result = await run_in_threadpool(
-                authority.client_credentials, creds, audience, form.get("scope")
-            )
-        elif grant == GRANT_TOKEN_EXCHANGE:
-            result = await run_in_threadpool(authority.token_exchange, creds, form)
-        else:
-            raise OAuthError("unsupported_grant_type", "this grant type is not supported")
-        return _tokens(result)
+        async with attempt(request, CLIENT_AUTH, creds.client_id):
+            return await _grant(authority, creds, form)
 
-    @app.post("/logout")
+    @app.post("/logout", **doc.LOGOUT)
     async def logout(request: Request) -> Response:
         access = bearer_token(request)
         data = await json_object(request, allow_empty=True)
+        sessions: SessionStore | None = request.app.state.sessions
+        if sessions is not None and sessions.owns(access):
+            await sessions.end(access)
+            return Response(status_code=204, headers=NO_STORE)
         refresh = optional_str(data, "refresh_token", 200)
         await run_in_threadpool(authority.logout, access, refresh)
         return Response(status_code=204, headers=NO_STORE)
+
+
+async def _grant(authority: Authority, creds: ClientCredentials, form: dict[str, str]) -> Response:
+    grant = form.get("grant_type")
+    if not grant:
+        raise OAuthError("invalid_request", "grant_type is required")
+    if grant == GRANT_REFRESH:
+        refresh = form.get("refresh_token")
+        if not refresh:
+            raise OAuthError("invalid_request", "refresh_token is required")
+        result = await run_in_threadpool(authority.refresh, creds, refresh, form.get("scope"))
+    elif grant == GRANT_CLIENT_CREDENTIALS:
+        audience = form.get("audience") or form.get("resource")
+        result = await run_in_threadpool(
+            authority.client_credentials, creds, audience, form.get("scope")
+        )
+    elif grant == GRANT_TOKEN_EXCHANGE:
+        result = await run_in_threadpool(authority.token_exchange, creds, form)
+    else:
+        raise OAuthError("unsupported_grant_type", "this grant type is not supported")
+    return _tokens(result)
 
 
 def _token_param(form: dict[str, str]) -> tuple[str, str | None]:
@@ -158,27 +212,32 @@ def _token_param(form: dict[str, str]) -> tuple[str, str | None]:
     return token, form.get("token_type_hint")
 
 
-def _add_revocation_routes(app: FastAPI, authority: Authority, notifier: EventNotifier) -> None:
-    @app.post("/oauth/revoke")
+def _add_revocation_routes(
+    app: FastAPI, authority: Authority, notifier: EventNotifier, attempt: _Attempts
+) -> None:
+    @app.post("/oauth/revoke", **doc.REVOKE)
     async def revoke(request: Request) -> Response:
         form = await read_form(request)
         creds = client_credentials(request, form)
         token, hint = _token_param(form)
-        await run_in_threadpool(authority.revoke, creds, token, hint)
+        async with attempt(request, CLIENT_AUTH, creds.client_id):
+            await run_in_threadpool(authority.revoke, creds, token, hint)
         return Response(status_code=200, headers=NO_STORE)
 
-    @app.post("/oauth/introspect")
+    @app.post("/oauth/introspect", **doc.INTROSPECT)
     async def introspect(request: Request) -> Response:
         form = await read_form(request)
         creds = client_credentials(request, form)
         token, hint = _token_param(form)
-        result = await run_in_threadpool(authority.introspect, creds, token, hint)
+        async with attempt(request, CLIENT_AUTH, creds.client_id):
+            result = await run_in_threadpool(authority.introspect, creds, token, hint)
         return JSONResponse(result, headers=NO_STORE)
 
-    @app.get("/oauth/revocations")
+    @app.get("/oauth/revocations", **doc.FEED)
     async def revocations(request: Request) -> Response:
         creds = client_credentials(request, None)
-        await run_in_threadpool(authority.clients.authenticate, creds, allow_public=False)
+        async with attempt(request, CLIENT_AUTH, creds.client_id):
+            await run_in_threadpool(authority.clients.authenticate, creds, allow_public=False)
         after = _number(request, "after", int, 0)
         wait = min(_number(request, "wait", float, 0.0), authority.settings.revocation_wait_max)
         body = await _long_poll(authority, notifier, after, wait)
@@ -195,6 +254,8 @@ def _number(request: Request, name: str, kind: type[Any], default: Any) -> Any:
         raise OAuthError("invalid_request", f"query parameter '{name}' must be a number") from None
     if value < 0 or value != value:  # also refuses NaN
         raise OAuthError("invalid_request", f"query parameter '{name}' must not be negative")
+    if kind is int and value > doc.MAX_CURSOR:  # a database integer is 64 bits
+        raise OAuthError("invalid_request", f"query parameter '{name}' is too large")
     return value
 
 
@@ -224,16 +285,16 @@ def _add_metadata_routes(app: FastAPI, authority: Authority) -> None:
     settings = authority.settings
     metadata = _server_metadata(settings)
 
-    @app.get("/.well-known/jwks.json")
+    @app.get("/.well-known/jwks.json", **doc.json_get("The public keys (JWKS)"))
     async def jwks() -> Response:
         cache = f"public, max-age={settings.jwks_max_age}"
         return JSONResponse(authority.keyring.jwks(), headers={"Cache-Control": cache})
 
-    @app.get("/.well-known/oauth-authorization-server")
+    @app.get("/.well-known/oauth-authorization-server", **doc.json_get("RFC 8414 server metadata"))
     async def oauth_metadata() -> Response:
         return JSONResponse(metadata)
 
-    @app.get("/.well-known/openid-configuration")
+    @app.get("/.well-known/openid-configuration", **doc.json_get("OpenID-style metadata"))
     async def openid_configuration() -> Response:
         return JSONResponse(
             {
@@ -243,7 +304,7 @@ def _add_metadata_routes(app: FastAPI, authority: Authority) -> None:
             }
         )
 
-    @app.get("/healthz")
+    @app.get("/healthz", **doc.json_get("Liveness and database health", 503))
     async def healthz() -> Response:
         try:
             await run_in_threadpool(authority.store.last_event_id)

@@ -17,6 +17,7 @@ from jwtmesh.authority._clients import ClientCredentials
 from jwtmesh.authority._errors import OAuthError
 
 __all__ = [
+    "MAX_FIELD_CHARS",
     "NO_STORE",
     "BodyLimitMiddleware",
     "EventNotifier",
@@ -31,6 +32,7 @@ __all__ = [
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _MAX_FIELDS = 64
+MAX_FIELD_CHARS = 8192  # one form parameter: the longest token we issue is far shorter
 
 
 class BodyLimitMiddleware:
@@ -116,8 +118,16 @@ async def read_form(request: Request) -> dict[str, str]:
         if name in form:
             # RFC 6749 section 3.2: parameters must not be included more than once.
             raise OAuthError("invalid_request", f"parameter '{name[:40]}' is repeated")
+        _check_text(f"parameter '{name[:40]}'", value, MAX_FIELD_CHARS)
         form[name] = value
     return form
+
+
+def _check_text(what: str, value: str, max_len: int) -> None:
+    if len(value) > max_len:
+        raise OAuthError("invalid_request", f"{what} is longer than {max_len} characters")
+    if "\x00" in value:  # no store or header may ever see a NUL
+        raise OAuthError("invalid_request", f"{what} must not contain NUL characters")
 
 
 async def json_object(request: Request, *, allow_empty: bool = False) -> dict[str, Any]:
@@ -143,8 +153,7 @@ def optional_str(data: dict[str, Any], name: str, max_len: int = 1024) -> str | 
         return None
     if not isinstance(value, str):
         raise OAuthError("invalid_request", f"field '{name}' must be a string")
-    if len(value) > max_len:
-        raise OAuthError("invalid_request", f"field '{name}' is longer than {max_len} characters")
+    _check_text(f"field '{name}'", value, max_len)
     return value
 
 
@@ -174,9 +183,12 @@ def _parse_basic(value: str) -> tuple[str, str]:
     except (binascii.Error, ValueError):
         raise _bad_basic() from None
     client_id, sep, secret = decoded.partition(":")
-    if not sep or not client_id:
+    client_id, secret = unquote_plus(client_id), unquote_plus(secret)
+    if not sep or not client_id or "\x00" in client_id + secret:
         raise _bad_basic()
-    return unquote_plus(client_id), unquote_plus(secret)
+    if len(client_id) > MAX_FIELD_CHARS or len(secret) > MAX_FIELD_CHARS:
+        raise _bad_basic()
+    return client_id, secret
 
 
 def _bad_basic() -> OAuthError:

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from jwtmesh.authority._errors import SettingsError
+from jwtmesh.authority._throttle import parse_networks
 
 __all__ = ["KEK_BYTES", "AuthoritySettings", "decode_kek"]
 
@@ -55,6 +56,24 @@ class AuthoritySettings:
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 64 * 1024
     log_level: str = "info"
+    # Key ring life cycle: 0 = rotate by hand only; ``key_publish_ahead`` None = derived.
+    key_rotation_interval: int = 0
+    key_publish_ahead: float | None = None
+    key_retire_leeway: float = 60.0
+    key_tick_interval: float = 5.0
+    # Login and client-authentication throttling (see docs/security.md).
+    throttle_enabled: bool = True
+    throttle_free_failures: int = 5
+    throttle_free_failures_per_address: int = 20
+    throttle_base_delay: float = 1.0
+    throttle_max_delay: float = 900.0
+    throttle_forget_after: float = 3600.0
+    throttle_max_entries: int = 100_000
+    throttle_redis_prefix: str = "jwtmesh:throttle:"
+    redis_url: str | None = field(default=None, repr=False)
+    trusted_proxies: tuple[str, ...] = ()
+    # Server-side sessions on login (the benchmark's baseline); None = off.
+    sessions_redis_url: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         _check_issuer(self.issuer)
@@ -72,6 +91,69 @@ class AuthoritySettings:
             raise SettingsError(_env("revocation_wait_max"), "must be in (0, 25]")
         if self.argon2_memory_kib < 8:
             raise SettingsError(_env("argon2_memory_kib"), "must be at least 8")
+        self._check_key_timing()
+        self._check_throttle()
+
+    def _check_throttle(self) -> None:
+        for name in ("throttle_free_failures", "throttle_free_failures_per_address"):
+            if getattr(self, name) < 0:
+                raise SettingsError(_env(name), "must not be negative")
+        for name in ("throttle_base_delay", "throttle_max_entries"):
+            _positive(name, getattr(self, name))
+        if self.throttle_max_delay < self.throttle_base_delay:
+            raise SettingsError(
+                _env("throttle_max_delay"), "must be >= JWTMESH_THROTTLE_BASE_DELAY"
+            )
+        if self.throttle_forget_after < self.throttle_max_delay:
+            raise SettingsError(
+                _env("throttle_forget_after"), "must be >= JWTMESH_THROTTLE_MAX_DELAY"
+            )
+        if self.redis_url is not None and not self.redis_url.startswith(
+            ("redis://", "rediss://", "unix://")
+        ):
+            raise SettingsError(_env("redis_url"), "must be a redis://, rediss:// or unix:// URL")
+        parse_networks(_env("trusted_proxies"), self.trusted_proxies)
+        url = self.sessions_redis_url
+        if url is not None and not url.startswith(("redis://", "rediss://", "unix://")):
+            raise SettingsError(
+                _env("sessions_redis_url"), "must be a redis://, rediss:// or unix:// URL"
+            )
+
+    def _check_key_timing(self) -> None:
+        if self.key_tick_interval <= 0:
+            raise SettingsError(_env("key_tick_interval"), "must be greater than zero")
+        if self.key_retire_leeway < 0:
+            raise SettingsError(_env("key_retire_leeway"), "must not be negative")
+        ahead = self.key_publish_ahead
+        if ahead is not None and not ahead > self.jwks_max_age:
+            raise SettingsError(
+                _env("key_publish_ahead"),
+                f"must be greater than JWTMESH_JWKS_MAX_AGE ({self.jwks_max_age} s): "
+                "guards must have fetched a next key before it signs",
+            )
+        interval = self.key_rotation_interval
+        if interval < 0 or 0 < interval <= self.publish_ahead:
+            raise SettingsError(
+                _env("key_rotation_interval"),
+                f"must be 0 (rotate by hand only) or more than the publish-ahead time "
+                f"({self.publish_ahead:g} s)",
+            )
+
+    @property
+    def publish_ahead(self) -> float:
+        """Seconds a ``next`` key is published before it may sign.
+
+        ``key_publish_ahead`` when set, else twice ``jwks_max_age`` (at least
+        two key-ring ticks).
+        """
+        if self.key_publish_ahead is not None:
+            return self.key_publish_ahead
+        return float(max(2 * self.jwks_max_age, 2 * self.key_tick_interval))
+
+    @property
+    def retire_grace(self) -> float:
+        """Seconds a key stays published after it stopped signing: access_ttl + leeway."""
+        return self.access_ttl + self.key_retire_leeway
 
     def _check_choices(self) -> None:
         if self.signing_alg not in _SIGNING_ALGS:
@@ -157,6 +239,10 @@ def _as_str(name: str, raw: str) -> str:
     return raw.strip()
 
 
+def _as_opt_str(name: str, raw: str) -> str | None:
+    return raw.strip() or None
+
+
 def _as_int(name: str, raw: str) -> int:
     try:
         return int(raw.strip())
@@ -169,6 +255,10 @@ def _as_float(name: str, raw: str) -> float:
         return float(raw.strip())
     except ValueError:
         raise SettingsError(name, "must be a number") from None
+
+
+def _as_opt_float(name: str, raw: str) -> float | None:
+    return _as_float(name, raw) if raw.strip() else None
 
 
 def _as_bool(name: str, raw: str) -> bool:
@@ -207,4 +297,18 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "argon2_time_cost": _as_int,
     "argon2_memory_kib": _as_int,
     "log_level": _as_level,
+    "key_rotation_interval": _as_int,
+    "key_publish_ahead": _as_opt_float,
+    "key_retire_leeway": _as_float,
+    "key_tick_interval": _as_float,
+    "throttle_enabled": _as_bool,
+    "throttle_free_failures": _as_int,
+    "throttle_free_failures_per_address": _as_int,
+    "throttle_base_delay": _as_float,
+    "throttle_max_delay": _as_float,
+    "throttle_forget_after": _as_float,
+    "throttle_max_entries": _as_int,
+    "redis_url": _as_opt_str,
+    "trusted_proxies": _as_list,
+    "sessions_redis_url": _as_opt_str,
 }

@@ -118,7 +118,14 @@ def guarded_app(
     return app
 
 
-def serve(app: FastAPI, *, fd: int | None = None, port: int = 0, host: str = "127.0.0.1") -> None:
+def serve(
+    app: FastAPI,
+    *,
+    fd: int | None = None,
+    port: int = 0,
+    host: str = "127.0.0.1",
+    log_level: str | None = None,
+) -> None:
     """Serve on an inherited listening socket ``fd`` (or bind ``host:port``) until stopped.
 
     uvicorn turns SIGTERM and SIGINT into a graceful shutdown.
@@ -127,10 +134,11 @@ def serve(app: FastAPI, *, fd: int | None = None, port: int = 0, host: str = "12
         app,
         host=host,
         port=port,
-        log_level="warning",
-        access_log=False,
+        log_level=log_level or "warning",
+        access_log=log_level is not None,
         lifespan="on",
         timeout_graceful_shutdown=1,
+        proxy_headers=False,
     )
     server = uvicorn.Server(config)
     sockets = [socket.socket(fileno=fd)] if fd is not None else None

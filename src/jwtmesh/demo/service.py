@@ -63,12 +63,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--parent-pid", type=int, default=None)
     args = parser.parse_args(argv)
+    # JWTMESH_DEMO_LOG_LEVEL=debug turns every logger and uvicorn's access log up,
+    # which is how the secrets-in-logs test reads everything a process could say.
+    verbose = os.environ.get("JWTMESH_DEMO_LOG_LEVEL", "").lower() or None
     logging.basicConfig(
-        level=logging.WARNING,
+        level=verbose.upper() if verbose else logging.WARNING,
         stream=sys.stderr,
         format=f"%(asctime)s {args.name} %(levelname)s %(name)s: %(message)s",
     )
-    logging.getLogger("jwtmesh").setLevel(logging.INFO)
+    logging.getLogger("jwtmesh").setLevel(verbose.upper() if verbose else logging.INFO)
     if args.parent_pid is not None:
         _watch_parent(args.parent_pid)
     try:
@@ -76,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         logger.error("cannot start %s: %s", args.name, exc)
         return 2
-    serve(app, fd=args.fd, port=args.port, host=args.host)
+    serve(app, fd=args.fd, port=args.port, host=args.host, log_level=verbose)
     return 0
 
 

@@ -110,6 +110,25 @@ class KeyStore(Protocol):
         """Overwrite the state and times of ``changed`` and store ``added``, atomically."""
         ...
 
+    def get_signing_key(self, kid: str) -> SigningKeyRecord | None:
+        """The key with this ``kid`` in any state, or None."""
+        ...
+
+    def transition_signing_keys(
+        self,
+        changes: Sequence[tuple[KeyState, SigningKeyRecord]],
+        added: Sequence[SigningKeyRecord] = (),
+        *,
+        unless: KeyState | None = None,
+    ) -> bool:
+        """Move keys from an expected state to a new one and store ``added``, atomically.
+
+        Return False, writing nothing, when a key is not in its expected state
+        or a key in state ``unless`` exists (another process got there first).
+        A key moved to ``retired`` loses its sealed private key.
+        """
+        ...
+
 
 class RevocationStore(Protocol):
     """Revoked access-token ids, kept until the token would expire."""

@@ -208,6 +208,47 @@ class SqlStore:
             for key in added:
                 conn.execute(sa.insert(sk).values(_key_values(key)))
 
+    def get_signing_key(self, kid: str) -> SigningKeyRecord | None:
+        """The key with this ``kid`` in any state, or None."""
+        sk = t.signing_keys
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(sk).where(sk.c.kid == kid)).mappings().first()
+
+        return None if row is None else _signing_key(row)
+
+    def transition_signing_keys(
+        self,
+        changes: Sequence[tuple[KeyState, SigningKeyRecord]],
+        added: Sequence[SigningKeyRecord] = (),
+        *,
+        unless: KeyState | None = None,
+    ) -> bool:
+        """Compare-and-set of key states, in one transaction that holds the key lock.
+
+        Each ``(expected, record)`` moves the row of ``record.kid`` from
+        ``expected`` to ``record.state`` (with its times); a key moved to
+        ``retired`` loses its sealed private key.  Return False and write
+        nothing when a row is not in its expected state, or when ``unless``
+        is given and a key in that state exists: of several processes trying
+        the same transition, exactly one wins.
+        """
+        sk = t.signing_keys
+        with _unique("signing key"), self.engine.connect() as conn:
+            _lock_signing_keys(conn)
+            if unless is not None and _any_key_in(conn, unless):
+                conn.rollback()
+                return False
+            for expected, key in changes:
+                stmt = sa.update(sk).where(sk.c.kid == key.kid, sk.c.state == str(expected))
+                if conn.execute(stmt.values(_state_values(key))).rowcount != 1:
+                    conn.rollback()
+                    return False
+            for key in added:
+                conn.execute(sa.insert(sk).values(_key_values(key)))
+            conn.commit()
+
+        return True
+
     # -- revocations and the feed -------------------------------------------
 
     def revoke_jti(self, jti: str, exp: float, now: float, kind: str = "revoke") -> int | None:
@@ -338,6 +379,38 @@ def _key_values(key: SigningKeyRecord) -> dict[str, Any]:
         "activated_at": key.activated_at,
         "retire_after": key.retire_after,
     }
+
+
+# Any constant works; it only has to be the same for every jwtmesh process.
+_PG_KEYS_LOCK = 0x6A776B657973
+
+
+def _lock_signing_keys(conn: sa.Connection) -> None:
+    """Serialize key transitions across processes until the transaction ends."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_KEYS_LOCK})
+    else:
+        # SQLite has one writer: a write that changes nothing takes the lock now,
+        # so what this transaction reads next cannot change before it commits.
+        sk = t.signing_keys
+        conn.execute(sa.update(sk).where(sa.false()).values(state=sk.c.state))
+
+
+def _any_key_in(conn: sa.Connection, state: KeyState) -> bool:
+    sk = t.signing_keys
+    stmt = sa.select(sk.c.kid).where(sk.c.state == str(state)).limit(1)
+    return conn.execute(stmt).first() is not None
+
+
+def _state_values(key: SigningKeyRecord) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "state": str(key.state),
+        "activated_at": key.activated_at,
+        "retire_after": key.retire_after,
+    }
+    if key.state is KeyState.RETIRED:
+        values["sealed_private_key"] = b""  # a retired key can never sign again
+    return values
 
 
 def _signing_key(row: sa.RowMapping) -> SigningKeyRecord:
