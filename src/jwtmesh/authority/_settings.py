@@ -122,8 +122,12 @@ class AuthoritySettings:
     def _check_key_timing(self) -> None:
         if self.key_tick_interval <= 0:
             raise SettingsError(_env("key_tick_interval"), "must be greater than zero")
-        if self.key_retire_leeway < 0:
-            raise SettingsError(_env("key_retire_leeway"), "must not be negative")
+        if self.key_retire_leeway < self.key_tick_interval:
+            # Another authority process may sign with a key for up to one tick after it
+            # stopped signing: its tokens must still find the key published.
+            raise SettingsError(
+                _env("key_retire_leeway"), "must be at least JWTMESH_KEY_TICK_INTERVAL"
+            )
         ahead = self.key_publish_ahead
         if ahead is not None and not ahead > self.jwks_max_age:
             raise SettingsError(
