@@ -46,13 +46,15 @@ def load_object(raw: bytes, what: str) -> dict[str, Any]:
     last; taking one silently lets two parsers disagree, so we reject.
     Fast path: orjson parses, and when re-serialising gives back the exact
     input bytes the object cannot have had a duplicate name.  Any other
-    spelling goes through the strict standard parser.
+    spelling goes through the strict standard parser.  orjson reads deeper
+    nesting than it writes, so re-serialising can fail (``JSONEncodeError``,
+    a ``TypeError``): that input is far too deep anyway and is refused here.
     """
     try:
         value = orjson.loads(raw)
         if value.__class__ is not dict or orjson.dumps(value) != raw:
             value = _strict_loads(raw)
-    except (ValueError, RecursionError, UnicodeDecodeError) as exc:
+    except (ValueError, orjson.JSONEncodeError, RecursionError, UnicodeDecodeError) as exc:
         raise MalformedTokenError(f"{what} is not valid JSON") from exc
     if not isinstance(value, dict):
         raise MalformedTokenError(f"{what} is not a JSON object")

@@ -40,7 +40,10 @@ class KeySet:
         duplicates) are skipped with a log line naming only the ``kid``;
         private members in a published set are ignored, never used.
         """
-        obj = orjson.loads(document) if isinstance(document, bytes | str) else document
+        try:
+            obj = orjson.loads(document) if isinstance(document, bytes | str) else document
+        except orjson.JSONDecodeError as exc:
+            raise KeyFormatError("a JWKS must be a JSON object") from exc
         entries = obj.get("keys") if isinstance(obj, dict) else None
         if not isinstance(entries, list):
             raise KeyFormatError("a JWKS needs a 'keys' list")

@@ -30,7 +30,7 @@ from .errors import (
     UnsupportedHeaderError,
 )
 from .jwks import KeySet
-from .keys import ASYMMETRIC_ALGORITHMS, Key
+from .keys import ASYMMETRIC_ALGORITHMS, SUPPORTED_ALGORITHMS, Key
 
 __all__ = ["DEFAULT_REQUIRED", "MAX_TOKEN_BYTES", "Validator", "decode", "encode"]
 
@@ -43,12 +43,19 @@ _STRING_CLAIMS = ("iss", "sub", "jti", "client_id", "scope", "sid")
 # signature is computed: never honoured (RFC 8725 sections 3.10, 2.1; RFC 7797).
 _FORBIDDEN_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "crit", "b64", "zip", "enc"})
 _HEADER_CACHE_SIZE = 64
+# Marks a claim that is not in the token, as distinct from one whose value is null.
+_ABSENT: Any = object()
 
 
 def encode(
     claims: dict[str, Any], key: Key, typ: str = "at+jwt", headers: dict[str, Any] | None = None
 ) -> str:
-    """Sign ``claims`` with ``key``; the header carries ``alg``, ``typ`` and ``kid``."""
+    """Sign ``claims`` with ``key``; the header carries ``alg``, ``typ`` and ``kid``.
+
+    ``headers`` may add members but not relabel the algorithm: the key decides it.
+    """
+    if headers and headers.get("alg", key.alg) != key.alg:
+        raise ValueError("the key decides 'alg'; headers may not override it")
     header = {"alg": key.alg, "typ": typ, "kid": key.kid, **(headers or {})}
     signing_input = b64url_encode(dump_object(header)) + b"." + b64url_encode(dump_object(claims))
     return (signing_input + b"." + b64url_encode(key.sign(signing_input))).decode("ascii")
@@ -83,17 +90,40 @@ class Validator:
     ) -> None:
         if not issuer:
             raise ValueError("an issuer is required")
+        self._headers: dict[bytes, tuple[str, str | None]] = {}
         self.keys = keys
         self.issuer = issuer
         self.audience = audience
-        self.typ = typ.lower() if typ else None
+        self.typ = typ
         self.leeway = leeway
         self.required = tuple(required)
         self.max_size = max_size
-        self.algorithms = frozenset(algorithms) if algorithms is not None else None
-        if self.algorithms is not None and "none" in {a.lower() for a in self.algorithms}:
+        self.algorithms = algorithms
+
+    # The header cache holds headers that passed the checks below, which
+    # depend on ``typ`` and ``algorithms``: changing either empties it.
+    @property
+    def typ(self) -> str | None:
+        """The required ``typ`` header (lower case), or None to accept any."""
+        return self._typ
+
+    @typ.setter
+    def typ(self, value: str | None) -> None:
+        self._typ = value.lower() if value else None
+        self._headers.clear()
+
+    @property
+    def algorithms(self) -> frozenset[str] | None:
+        """The allow-list narrowing what the keys permit, or None for the keys' own."""
+        return self._algorithms
+
+    @algorithms.setter
+    def algorithms(self, value: Iterable[str] | None) -> None:
+        allowed = frozenset(value) if value is not None else None
+        if allowed is not None and "none" in {a.lower() for a in allowed}:
             raise ValueError("'none' is never an allowed algorithm")
-        self._headers: dict[bytes, tuple[str, str | None]] = {}
+        self._algorithms = allowed
+        self._headers.clear()
 
     # ------------------------------------------------------------ decode
     def decode(self, token: str | bytes, now: float | None = None) -> dict[str, Any]:
@@ -123,21 +153,28 @@ class Validator:
 
     # ---------------------------------------------------------- validate
     def validate(self, claims: dict[str, Any], now: float | None = None) -> None:
-        """Check registered claims (RFC 7519 section 4.1) against this validator."""
+        """Check registered claims (RFC 7519 section 4.1) against this validator.
+
+        A registered claim that is present must have a value of its type:
+        ``null`` is not "absent" (an ``"exp": null`` would otherwise never expire).
+        """
         for name in self.required:
             if name not in claims:
                 raise MissingClaimError(f"claim {name!r} is required", claim=name)
         get = claims.get
         for name in _STRING_CLAIMS:
-            value = get(name)
-            if value is not None and (value.__class__ is not str or len(value) > 1024):
+            value = get(name, _ABSENT)
+            if value is not _ABSENT and (value.__class__ is not str or len(value) > 1024):
                 raise InvalidClaimError(f"claim {name!r} must be a string", claim=name)
         if get("iss") != self.issuer:
             raise InvalidIssuerError("issuer is not the expected one", claim="iss")
         if self.audience is not None:
-            self._validate_audience(get("aud"))
+            self._validate_audience(get("aud", _ABSENT))
         self._validate_times(
-            get("exp"), get("nbf"), get("iat"), time.time() if now is None else now
+            get("exp", _ABSENT),
+            get("nbf", _ABSENT),
+            get("iat", _ABSENT),
+            time.time() if now is None else now,
         )
 
     def _validate_audience(self, aud: Any) -> None:
@@ -145,6 +182,8 @@ class Validator:
             if aud != self.audience:
                 raise InvalidAudienceError("token is not for this audience", claim="aud")
             return
+        if aud is _ABSENT:
+            raise MissingClaimError("claim 'aud' is required", claim="aud")
         if aud.__class__ is not list or not aud or not all(a.__class__ is str for a in aud):
             raise InvalidClaimError(
                 "claim 'aud' must be a string or a non-empty list of strings", claim="aud"
@@ -153,20 +192,20 @@ class Validator:
             raise InvalidAudienceError("token is not for this audience", claim="aud")
 
     def _validate_times(self, exp: Any, nbf: Any, iat: Any, now: float) -> None:
-        # NumericDate as a whole number: floats, bools, NaN and huge values are refused.
+        # NumericDate as a whole number: null, floats, bools and huge values are refused.
         for name, value in (("exp", exp), ("nbf", nbf), ("iat", iat)):
-            if value is not None and (
+            if value is not _ABSENT and (
                 value.__class__ is not int or not 0 <= value < MAX_NUMERIC_DATE
             ):
                 raise InvalidClaimError(
                     f"claim {name!r} must be a whole number of seconds", claim=name
                 )
         leeway = self.leeway
-        if exp is not None and now >= exp + leeway:
+        if exp is not _ABSENT and now >= exp + leeway:
             raise ExpiredTokenError("token has expired", claim="exp")
-        if nbf is not None and now < nbf - leeway:
+        if nbf is not _ABSENT and now < nbf - leeway:
             raise ImmatureTokenError("token is not valid yet", claim="nbf")
-        if iat is not None and iat > now + leeway:
+        if iat is not _ABSENT and iat > now + leeway:
             raise ImmatureTokenError("token was issued in the future", claim="iat")
 
     # ------------------------------------------------------------ header
@@ -182,8 +221,9 @@ class Validator:
     def _key_for(self, header64: bytes) -> Key:
         """The key named by the header, after every header check passes.
 
-        Checked headers are cached by their exact bytes; the cache is keyed
-        by the key set too, so a JWKS refresh re-checks everything.
+        Checked headers are cached by their exact bytes.  A hit still looks
+        the key up in the current key set and compares its algorithm, so a
+        JWKS refresh takes effect at once; ``typ`` and ``algorithms`` empty it.
         """
         cached = self._headers.get(header64)
         if cached is not None:
@@ -206,8 +246,14 @@ class Validator:
             raise UnsupportedHeaderError(
                 f"header parameter {sorted(forbidden)[0]!r} is not accepted"
             )
-        if self.typ is not None and not _same_type(header.get("typ"), self.typ):
-            raise InvalidTypeError(f"token type must be {self.typ!r}", claim="typ")
+        # Before any key lookup: an algorithm we never accept (``none`` in any
+        # spelling) must not surface as unknown_kid, which makes guards refetch.
+        if alg not in SUPPORTED_ALGORITHMS or (
+            self._algorithms is not None and alg not in self._algorithms
+        ):
+            raise UnsupportedAlgorithmError("algorithm is not allowed")
+        if self._typ is not None and not _same_type(header.get("typ"), self._typ):
+            raise InvalidTypeError(f"token type must be {self._typ!r}", claim="typ")
         kid = header.get("kid")
         if kid is not None and (
             not isinstance(kid, str) or not 0 < len(kid) <= MAX_KID_LENGTH or not kid.isprintable()
@@ -216,8 +262,6 @@ class Validator:
         return alg, kid
 
     def _select_key(self, alg: str, kid: str | None) -> Key:
-        if self.algorithms is not None and alg not in self.algorithms:
-            raise UnsupportedAlgorithmError("algorithm is not allowed")
         key = self.keys.get(kid)
         if key is None:
             raise UnknownKeyError("no key for this kid" if kid else "token names no kid", kid=kid)

@@ -6,11 +6,15 @@ use is the key's, never the one its header asks for (RFC 8725 section 3.1).
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 import hmac
+import re
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
@@ -54,21 +58,11 @@ _CURVE_ORDERS = {
 ASYMMETRIC_ALGORITHMS = frozenset({*_EC_CURVES, *_RSA_HASHES, "EdDSA"})
 SUPPORTED_ALGORITHMS = frozenset({*ASYMMETRIC_ALGORITHMS, *_HMAC_HASHES})
 MIN_RSA_BITS = 2048
-_PUBLIC_KEY_MARKERS = (
-    b"-----BEGIN",
-    b"ssh-rsa",
-    b"ssh-ed25519",
-    b"ecdsa-sha2-",
-    b"ssh-dss",
-    b"{",
-    b"[",
-    b"\x30\x82",
-    b"\x30\x81",
-    b"\x30\x59",
-    b"\x30\x2a",
-    b"\x30\x76",
-    b"\x30\x0d",
-)
+# Text forms of public keys and certificates: PEM (any label, also inside a
+# bundle), RFC 4716 SSH2 public keys, and OpenSSH one-line keys.
+_TEXT_KEY_MARKERS = (b"-----BEGIN ", b"---- BEGIN SSH2 ")
+_OPENSSH_PREFIXES = (b"ssh-", b"ecdsa-sha2-", b"sk-ssh-", b"sk-ecdsa-")
+_BASE64_TEXT = re.compile(rb"[A-Za-z0-9+/=_\-\s]+")
 
 _PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 _PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
@@ -93,22 +87,71 @@ def _jwk_bytes(jwk: dict[str, Any], name: str) -> bytes:
         raise KeyFormatError(f"JWK member {name!r} is not base64url") from exc
 
 
+_THUMBPRINT_MEMBERS: dict[str, tuple[str, ...]] = {
+    "EC": ("crv", "kty", "x", "y"),
+    "RSA": ("e", "kty", "n"),
+    "OKP": ("crv", "kty", "x"),
+    "oct": ("k", "kty"),
+}
+
+
 def thumbprint(public_jwk: dict[str, Any]) -> str:
     """RFC 7638 SHA-256 thumbprint: the required members, sorted, compact."""
-    required = {
-        "EC": ("crv", "kty", "x", "y"),
-        "RSA": ("e", "kty", "n"),
-        "OKP": ("crv", "kty", "x"),
-        "oct": ("k", "kty"),
-    }[public_jwk["kty"]]
+    kty = public_jwk.get("kty")
+    required = _THUMBPRINT_MEMBERS.get(kty) if isinstance(kty, str) else None
+    if required is None:
+        raise KeyFormatError("JWK has no supported kty")
+    if not all(isinstance(public_jwk.get(name), str) for name in required):
+        raise KeyFormatError("JWK lacks a member its thumbprint needs")
     canonical = dump_object({name: public_jwk[name] for name in required})
     return b64url_encode(hashlib.sha256(canonical).digest()).decode("ascii")
 
 
 def looks_like_public_key(secret: bytes) -> bool:
-    """True for anything that could be a public key in PEM, DER, OpenSSH or JWK form."""
-    stripped = secret.lstrip()
-    return any(stripped.startswith(marker) for marker in _PUBLIC_KEY_MARKERS)
+    """True for a public key or certificate in PEM, DER, OpenSSH, SSH2 or JWK/JWKS form.
+
+    Text forms are found by their markers, binary and bare base64 forms by
+    actually parsing them, so that a random secret is never refused by chance.
+    """
+    stripped = secret.strip()
+    if any(marker in secret for marker in _TEXT_KEY_MARKERS):
+        return True
+    if stripped.startswith(_OPENSSH_PREFIXES):
+        return True
+    if stripped[:1] in (b"{", b"["):
+        return _is_json_document(stripped)
+    if _is_der_key(secret) or _is_der_key(stripped):
+        return True
+    return _BASE64_TEXT.fullmatch(stripped) is not None and _is_der_key(_unbase64(stripped))
+
+
+def _is_json_document(data: bytes) -> bool:
+    """A JSON object or array (a JWK, a JWKS, a list of keys) is never an HMAC secret."""
+    try:
+        return isinstance(orjson.loads(data), dict | list)
+    except orjson.JSONDecodeError:
+        return False
+
+
+def _is_der_key(data: bytes) -> bool:
+    """True when ``data`` parses as a DER public key (SPKI or PKCS#1) or certificate."""
+    if not data.startswith(b"\x30"):
+        return False
+    for load in (serialization.load_der_public_key, x509.load_der_x509_certificate):
+        try:
+            load(data)
+        except (ValueError, TypeError, UnsupportedAlgorithm):
+            continue
+        return True
+    return False
+
+
+def _unbase64(data: bytes) -> bytes:
+    compact = b"".join(data.split()).translate(bytes.maketrans(b"-_", b"+/")).rstrip(b"=")
+    try:
+        return binascii.a2b_base64(compact + b"=" * (-len(compact) % 4))
+    except binascii.Error:
+        return b""
 
 
 class Key:
@@ -446,7 +489,9 @@ def _jwk_alg(jwk: dict[str, Any], alg: str | None) -> str:
             ("EC", "P-521"): "ES512",
             ("OKP", "Ed25519"): "EdDSA",
         }
-        chosen = known.get((jwk.get("kty"), jwk.get("crv")))
+        kty, crv = jwk.get("kty"), jwk.get("crv")
+        if isinstance(kty, str) and isinstance(crv, str):
+            chosen = known.get((kty, crv))
     if not isinstance(chosen, str) or chosen not in SUPPORTED_ALGORITHMS:
         raise KeyFormatError("JWK has no usable alg")
     return chosen
