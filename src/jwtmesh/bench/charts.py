@@ -5,6 +5,8 @@ Rows the HTTP sections are expected to produce:
 
 - ``token_endpoint``: case ``{grant, clients}``, values ``p50_ms, p99_ms, requests_per_s``.
 - ``http``: case ``{mode, concurrency}``, values ``p50_ms, p99_ms, requests_per_s``.
+- ``scaleout``: case ``{mode, processes}``, values ``requests_per_s``.
+- ``availability``: case ``{mode, stopped}``, values ``success_pct, before_success_pct``.
 """
 
 from __future__ import annotations
@@ -158,6 +160,37 @@ def draw_throughput(section: SectionResult, fig: Figure) -> None:
     ax.set_title("Throughput per mode")
 
 
+def draw_scaleout(section: SectionResult, fig: Figure) -> None:
+    """Requests per second per mode with one and with two service processes."""
+    ax = fig.subplots()
+    modes = [str(m) for m in dict.fromkeys(r.case["mode"] for r in section.rows)]
+    counts = sorted({int(r.case["processes"]) for r in section.rows})
+    series = {
+        f"{n} process{'es' if n > 1 else ''}": [
+            _metric(section, "requests_per_s", mode=m, processes=n) for m in modes
+        ]
+        for n in counts
+    }
+    _grouped_bars(ax, modes, series, labels=True)
+    ax.set_ylabel("requests/s")
+    ax.set_title("Scale-out: one vs two service processes")
+
+
+def draw_availability(section: SectionResult, fig: Figure) -> None:
+    """Share of requests served before and after the backend was stopped, per mode."""
+    ax = fig.subplots()
+    cases = [(str(r.case["mode"]), str(r.case["stopped"])) for r in section.rows]
+    labels = [f"{mode}\n({stopped} stopped)" for mode, stopped in cases]
+    series = {
+        label: [_metric(section, metric, mode=m, stopped=s) for m, s in cases]
+        for label, metric in (("before the stop", "before_success_pct"), ("after", "success_pct"))
+    }
+    _grouped_bars(ax, labels, series, labels=True)
+    ax.set_ylim(0, 115)
+    ax.set_ylabel("requests served (%)")
+    ax.set_title("Availability with a backend stopped mid-run")
+
+
 CHARTS: tuple[Chart, ...] = (
     Chart("generation_inprocess", "generation", "In-process signing time", draw_generation),
     Chart("generation_load", "token_endpoint", "Generation time by load", draw_generation_load),
@@ -165,6 +198,8 @@ CHARTS: tuple[Chart, ...] = (
     Chart("validation", "validation", "Validation cost per algorithm", draw_validation),
     Chart("latency_concurrency", "http", "Latency against concurrency", draw_latency),
     Chart("throughput", "http", "Throughput per mode", draw_throughput),
+    Chart("scaleout", "scaleout", "Scale-out per mode", draw_scaleout),
+    Chart("availability", "availability", "Availability per mode", draw_availability),
 )
 
 

@@ -23,7 +23,17 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import charts, generation, report, sizes, validation
+from . import (
+    availability,
+    charts,
+    generation,
+    modes,
+    report,
+    scaleout,
+    sizes,
+    token_endpoint,
+    validation,
+)
 from ._context import Context, Section
 from ._machine import describe_machine
 from ._model import Results, SectionResult
@@ -46,7 +56,15 @@ def register(section: Section) -> Section:
     return section
 
 
-for _section in (generation.SECTION, sizes.SECTION, validation.SECTION):
+for _section in (
+    generation.SECTION,
+    sizes.SECTION,
+    validation.SECTION,
+    token_endpoint.SECTION,
+    modes.SECTION,
+    scaleout.SECTION,
+    availability.SECTION,  # last: it stops the backends the other HTTP sections use
+):
     register(_section)
 
 
