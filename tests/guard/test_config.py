@@ -180,3 +180,46 @@ def test_exports_are_sorted_and_complete() -> None:
     exported = jwtmesh.guard.__all__
     assert exported == sorted(exported, key=lambda n: (not n.isupper(), n[0].islower(), n))
     assert all(hasattr(jwtmesh.guard, name) for name in exported)
+
+
+def test_route_match_answers_are_remembered_but_bounded() -> None:
+    from jwtmesh.guard import policy as policy_module
+
+    rules = Policy.from_dict(
+        {
+            "routes": [
+                {"method": "GET", "path": "/orders/{id}", "permission": "orders:read"},
+                {"method": "POST", "path": "/orders", "permission": "orders:write"},
+            ]
+        }
+    )
+    first = rules.match("GET", "/orders/7")
+    assert first is not None and first.permissions == ("orders:read",)
+    assert rules.match("GET", "/orders/7") is first
+    assert rules.match("DELETE", "/orders/7") is None
+    for i in range(policy_module._MATCH_CACHE_SIZE + 10):
+        rules.match("GET", f"/orders/{i}")
+    assert len(rules._matched) <= policy_module._MATCH_CACHE_SIZE
+    assert rules.match("POST", "/orders") is not None
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (b"Bearer abc.def-ghi_jkl~+/==", "abc.def-ghi_jkl~+/=="),
+        (b"bearer  abc ", "abc"),
+        (b"Bearer ab=cd", "malformed_header"),
+        (b"Bearer ab cd", "malformed_header"),
+        (b"Bearer abc\xc3\xa9", "malformed_header"),
+        (b"Bearer ===", "malformed_header"),
+        (b"Bearer ", "malformed_header"),
+        (b"Basic abc", "missing_token"),
+        (b"Bearer " + b"a" * 9000, "too_large"),
+    ],
+)
+def test_bearer_header_follows_rfc_6750_b64token(header: bytes, expected: str) -> None:
+    from jwtmesh.guard._middleware import Rejection, extract_bearer
+
+    outcome = extract_bearer({"headers": [(b"authorization", header)]}, 8192)
+    got = outcome.code if isinstance(outcome, Rejection) else outcome
+    assert got == expected

@@ -81,6 +81,11 @@ class Guard:
             http=http,
         )
 
+    @property
+    def started(self) -> bool:
+        """True once :meth:`start` ran (and :meth:`close` did not since)."""
+        return self._started
+
     async def start(self) -> None:
         """Fetch the JWKS once and start following revocations (idempotent)."""
         if self._started:

@@ -21,7 +21,7 @@ __all__ = ["GuardMiddleware", "Rejection", "authenticate_header", "rejection_for
 logger = logging.getLogger(__name__)
 
 # RFC 6750 section 2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
-_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+_B64TOKEN_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/"
 # RFC 6750 section 3: error_description uses %x20-21 / %x23-5B / %x5D-7E only.
 _UNSAFE = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
 _REASONS = {
@@ -118,7 +118,8 @@ def rejection_for_error(exc: BaseException) -> Rejection:
 
 def extract_bearer(scope: Scope, max_size: int) -> str | Rejection:
     """The bearer token of the request, or why there is none usable (RFC 6750 2.1)."""
-    values = [v for k, v in scope.get("headers", ()) if k.lower() == b"authorization"]
+    # ASGI servers lower-case header names (ASGI spec, HTTP connection scope).
+    values = [v for k, v in scope.get("headers", ()) if k == b"authorization"]
     if not values:
         return MISSING_TOKEN
     if len(values) > 1:
@@ -130,12 +131,14 @@ def extract_bearer(scope: Scope, max_size: int) -> str | Rejection:
     scheme, _, credentials = raw.partition(b" ")
     if scheme.lower() != b"bearer":
         return MISSING_TOKEN  # another scheme: no bearer credentials (RFC 6750 3.1)
-    token = credentials.strip(b" ").decode("latin-1")
-    if not token or _B64TOKEN.fullmatch(token) is None:
+    credentials = credentials.strip(b" ")
+    body = credentials.rstrip(b"=")
+    # Deleting every allowed byte leaves nothing for a well-formed b64token (C speed).
+    if not body or body.translate(None, _B64TOKEN_CHARS):
         return _bad_request("malformed_header", "the Authorization header is not Bearer <token>")
-    if len(token) > max_size:
+    if len(credentials) > max_size:
         return _invalid_token("too_large")
-    return token
+    return credentials.decode("ascii")
 
 
 class GuardMiddleware:
@@ -158,7 +161,8 @@ class GuardMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        await self.guard.start()
+        if not self.guard.started:
+            await self.guard.start()
         scope.setdefault("state", {})["jwtmesh_guard"] = self.guard
         if self.health_path is not None and scope["path"] == self.health_path:
             await self._send_health(scope, send)

@@ -86,6 +86,9 @@ def _segment_matches(pattern: str, value: str) -> bool:
     return bool(value) if _is_param(pattern) else pattern == value
 
 
+_MATCH_CACHE_SIZE = 4096
+
+
 class Policy:
     """Role -> permission resolution and route rules, usually from :meth:`load`."""
 
@@ -105,6 +108,7 @@ class Policy:
         self.roles: dict[str, frozenset[str]] = _flatten(raw_roles, raw_includes)
         self.routes = sorted(routes, key=RouteRule.specificity, reverse=True)
         self.unknown_route = unknown_route
+        self._matched: dict[tuple[str, str], RouteRule | None] = {}
 
     # ------------------------------------------------------------ loading
     @classmethod
@@ -148,9 +152,23 @@ class Policy:
         return frozenset(granted)
 
     def match(self, method: str, path: str) -> RouteRule | None:
-        """The most specific rule for this request, or None."""
-        parts = path.strip("/").split("/")
-        method = method.upper()
+        """The most specific rule for this request, or None.
+
+        Answers are remembered per (method, path) in a bounded table: most
+        traffic repeats a few paths, and the rules never change once loaded.
+        """
+        key = (method, path)
+        try:
+            return self._matched[key]
+        except KeyError:
+            pass
+        rule = self._find(method.upper(), path.strip("/").split("/"))
+        if len(self._matched) >= _MATCH_CACHE_SIZE:
+            self._matched.clear()
+        self._matched[key] = rule
+        return rule
+
+    def _find(self, method: str, parts: list[str]) -> RouteRule | None:
         for rule in self.routes:
             if rule.matches(method, parts):
                 return rule
