@@ -204,8 +204,9 @@ def test_migrate_is_idempotent_and_versioned(db_url: str) -> None:
         tables = set(sa.inspect(engine).get_table_names())
     finally:
         engine.dispose()
-    assert version == "0001"
-    assert {"users", "clients", "refresh_tokens", "signing_keys", "revocations", "events"} <= tables
+    assert version == "0002"
+    expected = {"users", "clients", "refresh_tokens", "signing_keys", "revocations", "events"}
+    assert expected | {"revoked_sessions"} <= tables
 
 
 def test_unsupported_database_is_named() -> None:

@@ -126,4 +126,6 @@ def serve(
         # X-Forwarded-For is read by the authority itself, and only from
         # JWTMESH_TRUSTED_PROXIES; uvicorn must not rewrite the peer address first.
         proxy_headers=False,
+        # Long-polling guards hold requests open; do not wait for them on SIGTERM.
+        timeout_graceful_shutdown=2,
     )

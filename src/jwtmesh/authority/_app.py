@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from jwtmesh.authority import _openapi as doc
+from jwtmesh.authority._broadcast import RedisBroadcaster
 from jwtmesh.authority._clients import ClientCredentials
 from jwtmesh.authority._errors import OAuthError
 from jwtmesh.authority._http import (
@@ -48,6 +49,7 @@ from jwtmesh.authority._tokens import (
     GRANT_REFRESH,
     GRANT_TOKEN_EXCHANGE,
 )
+from jwtmesh.store import RevocationEvent
 
 __all__ = ["create_app"]
 
@@ -66,18 +68,24 @@ def create_app(settings: AuthoritySettings) -> FastAPI:
     authority = build_authority(settings)
     notifier = EventNotifier()
     authority.notify = notifier.notify
+    broadcaster = _broadcaster(authority)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         notifier.bind(asyncio.get_running_loop())
         purger = asyncio.create_task(_purge_forever(authority))
         key_ticker = start_key_schedule(authority.keyring, settings)
+        tasks = [purger, key_ticker]
+        if broadcaster is not None:
+            tasks.append(asyncio.create_task(broadcaster.run(notifier.current)))
         try:
             yield
         finally:
-            purger.cancel()
-            key_ticker.cancel()
-            await asyncio.gather(purger, key_ticker, return_exceptions=True)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if broadcaster is not None:
+                await broadcaster.close()
             if _app.state.throttle is not None:
                 await _app.state.throttle.aclose()
             if _app.state.sessions is not None:
@@ -86,6 +94,7 @@ def create_app(settings: AuthoritySettings) -> FastAPI:
 
     app = FastAPI(title="jwtmesh authority", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.authority = authority
+    app.state.broadcaster = broadcaster
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.state.throttle = throttle_from_settings(settings)
     app.state.sessions = SessionStore.from_settings(settings)
@@ -114,6 +123,21 @@ class _Attempts:
         peer = request.client.host if request.client else None
         address = client_address(peer, request.headers.get("x-forwarded-for"), self.proxies)
         return self.throttle.attempt(kind, subject, address)
+
+
+def _broadcaster(authority: Authority) -> RedisBroadcaster | None:
+    """The Redis publisher of revocation events, when ``JWTMESH_REDIS_URL`` is set."""
+    settings = authority.settings
+    if settings.redis_url is None:
+        return None
+    # A stream entry older than the longest access-token life (plus the guards'
+    # leeway) names an expired token: it can go.
+    return RedisBroadcaster(
+        authority.store,
+        settings.redis_url,
+        stream=settings.revocation_stream,
+        retention=settings.access_ttl + 60,
+    )
 
 
 async def _purge_forever(authority: Authority) -> None:
@@ -240,7 +264,7 @@ def _add_revocation_routes(
             await run_in_threadpool(authority.clients.authenticate, creds, allow_public=False)
         after = _number(request, "after", int, 0)
         wait = min(_number(request, "wait", float, 0.0), authority.settings.revocation_wait_max)
-        body = await _long_poll(authority, notifier, after, wait)
+        body = await _long_poll(authority, notifier, after, wait, request)
         return JSONResponse(body, headers=NO_STORE)
 
 
@@ -260,7 +284,7 @@ def _number(request: Request, name: str, kind: type[Any], default: Any) -> Any:
 
 
 async def _long_poll(
-    authority: Authority, notifier: EventNotifier, after: int, wait: float
+    authority: Authority, notifier: EventNotifier, after: int, wait: float, request: Request
 ) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
@@ -268,13 +292,21 @@ async def _long_poll(
         wake = notifier.current()  # taken before reading, so no wake-up is lost
         events = await run_in_threadpool(authority.events_after, after)
         left = deadline - loop.time()
-        if events or left <= 0:
+        # A reader that hung up must not hold the request (and a graceful shutdown) open.
+        if events or left <= 0 or await request.is_disconnected():
             break
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(wake.wait(), min(left, _FEED_RECHECK))
     cursor = events[-1].id if events else after
 
-    return {"cursor": cursor, "events": [{"jti": e.jti, "exp": _num(e.exp)} for e in events]}
+    return {"cursor": cursor, "events": [_event_json(e) for e in events]}
+
+
+def _event_json(event: RevocationEvent) -> dict[str, Any]:
+    """``{"jti", "exp"}`` for one access token, ``{"sid", "exp"}`` for a whole session."""
+    if event.jti is not None:
+        return {"jti": event.jti, "exp": _num(event.exp)}
+    return {"sid": event.sid, "exp": _num(event.exp)}
 
 
 def _num(value: float) -> int | float:
@@ -311,7 +343,15 @@ def _add_metadata_routes(app: FastAPI, authority: Authority) -> None:
         except Exception as exc:
             logger.warning("health check: database unavailable (%s)", type(exc).__name__)
             return JSONResponse({"status": "unavailable", "database": False}, status_code=503)
-        return JSONResponse({"status": "ok", "database": True})
+        body: dict[str, Any] = {"status": "ok", "database": True}
+        broadcaster: RedisBroadcaster | None = app.state.broadcaster
+        if broadcaster is not None:
+            # Redis only speeds delivery up (the feed still works): it never fails health.
+            body["redis"] = {
+                "publishing": bool(broadcaster.healthy),
+                "published": broadcaster.published,
+            }
+        return JSONResponse(body)
 
 
 def _server_metadata(settings: AuthoritySettings) -> dict[str, Any]:

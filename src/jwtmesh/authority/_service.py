@@ -177,9 +177,9 @@ class Authority:
         # Within the grace window a re-use is most likely a client retry: refuse
         # it, but leave the family alone; after it, treat it as theft.
         stolen = record is not None and used_at is not None and self.clock() - used_at > grace
-        if stolen and record is not None and self.store.revoke_family(record.family_id):
+        if stolen and record is not None and self.end_session(record.family_id):
             logger.warning(
-                "refresh token reuse detected; family revoked (client %s)", record.client_id
+                "refresh token reuse detected; session revoked (client %s)", record.client_id
             )
         raise OAuthError("invalid_grant", "refresh token was already used")
 
@@ -227,7 +227,12 @@ class Authority:
     # -- revocation, introspection, logout -----------------------------------
 
     def revoke(self, creds: ClientCredentials, token: str, hint: str | None) -> None:
-        """Revoke a refresh token's family or an access token's jti (RFC 7009)."""
+        """Revoke an access token's jti, or a refresh token's whole session (RFC 7009).
+
+        A refresh token takes its family and every access token issued from
+        it (their ``sid``) along: RFC 7009 section 2.1 asks for the tokens of
+        the same grant to go too.
+        """
         client = self.clients.authenticate(creds, allow_public=True)
         if _looks_like_jwt(token) and hint != "refresh_token":
             self._revoke_access(client, token)
@@ -238,7 +243,7 @@ class Authority:
                 self._revoke_access(client, token)
             return  # RFC 7009 section 2.2: an unknown token is not an error
         _check_owner(client, record.client_id)
-        self.store.revoke_family(record.family_id)
+        self.end_session(record.family_id)
 
     def _revoke_access(self, client: ClientRecord, token: str) -> None:
         try:
@@ -252,6 +257,26 @@ class Authority:
         """Record a verified access token's jti as revoked until its expiry."""
         if self.store.revoke_jti(str(claims["jti"]), float(claims["exp"]), self.clock()):
             self.notify()
+
+    def end_session(self, sid: str) -> bool:
+        """Revoke a refresh-token family and every access token whose ``sid`` is ``sid``.
+
+        The revocation lasts one access-token lifetime: no token of the
+        family can be issued afterwards, so none outlives it.  Return True
+        when a feed event was written.
+        """
+        now = self.clock()
+        if self.store.revoke_session(sid, now + self.settings.access_ttl, now) is None:
+            return False
+        self.notify()
+        return True
+
+    def is_revoked(self, claims: Mapping[str, Any]) -> bool:
+        """True when the token's ``jti`` or its session (``sid``) is revoked."""
+        sid = claims.get("sid")
+        if isinstance(sid, str) and self.store.is_session_revoked(sid):
+            return True
+        return self.store.is_revoked(str(claims["jti"]))
 
     def introspect(self, creds: ClientCredentials, token: str, hint: str | None) -> dict[str, Any]:
         """RFC 7662: what the token is, or ``{"active": false}``."""
@@ -270,7 +295,7 @@ class Authority:
             claims = self._validator().decode(token, now=self.clock())
         except InvalidTokenError:
             return {"active": False}
-        if self.store.is_revoked(str(claims["jti"])):
+        if self.is_revoked(claims):
             return {"active": False}
         return {**claims, "active": True, "token_type": "Bearer"}
 
@@ -292,16 +317,16 @@ class Authority:
         }
 
     def logout(self, access_token: str, refresh_token: str | None) -> None:
-        """End a session: revoke the access token and its refresh-token family."""
+        """End a session: the access token, its refresh-token family and the family's tokens."""
         claims = self.verify_access_token(access_token)
         self.revoke_claims(claims)
         if isinstance(claims.get("sid"), str):
-            self.store.revoke_family(claims["sid"])
+            self.end_session(claims["sid"])
         if refresh_token:
             record = self.store.get_refresh_token(hash_refresh_token(refresh_token))
             user = self.store.get_user(record.user_id) if record else None
             if record is not None and user is not None and user.username == claims["sub"]:
-                self.store.revoke_family(record.family_id)
+                self.end_session(record.family_id)
 
     def verify_access_token(self, token: str) -> dict[str, Any]:
         """Claims of a valid, unrevoked access token of this authority, else 401."""
@@ -309,7 +334,7 @@ class Authority:
             claims = self._validator().decode(token, now=self.clock())
         except InvalidTokenError as exc:
             raise _invalid_token(exc.code) from None
-        if self.store.is_revoked(str(claims["jti"])):
+        if self.is_revoked(claims):
             raise _invalid_token("revoked")
         return claims
 
@@ -318,7 +343,7 @@ class Authority:
             claims = self._validator().decode(token, now=self.clock())
         except InvalidTokenError as exc:
             raise OAuthError("invalid_grant", f"{name} is not valid ({exc.code})") from None
-        if self.store.is_revoked(str(claims["jti"])):
+        if self.is_revoked(claims):
             raise OAuthError("invalid_grant", f"{name} is revoked")
         return claims
 

@@ -50,6 +50,8 @@ class AuthoritySettings:
     jwks_max_age: int = 300
     client_cache_ttl: float = 30.0
     revocation_wait_max: float = 25.0
+    # Redis stream the revocations are published to when ``redis_url`` is set.
+    revocation_stream: str = "jwtmesh:revocations"
     default_client_id: str = "shop-web"
     default_audiences: tuple[str, ...] = ("gateway", "users", "catalog", "orders")
     default_scopes: tuple[str, ...] = ("openid", "profile")

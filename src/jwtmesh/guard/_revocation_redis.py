@@ -1,6 +1,7 @@
 """Revocations pushed through a Redis stream, with catch-up after an absence.
 
-The authority appends ``{jti, exp}`` to one stream per deployment and trims
+The authority appends ``{jti, exp}`` (one token) or ``{sid, exp}`` (every
+token of a session) to one stream per deployment and trims
 entries older than the longest access-token lifetime (they can no longer
 matter: the ``exp`` check rejects those tokens anyway).  A guard blocks on
 ``XREAD`` from its last entry id, so a revocation reaches it as soon as it is
@@ -22,8 +23,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from ._errors import GuardUnavailableError
-from ._revocation import RevocationSet
+from ._revocation import RevocationSet, SyncedSource
 
 __all__ = ["REVOCATION_STREAM", "RedisRevocationFollower"]
 
@@ -32,8 +32,10 @@ REVOCATION_STREAM = "jwtmesh:revocations"
 _BATCH = 1000
 
 
-class RedisRevocationFollower:
+class RedisRevocationFollower(SyncedSource):
     """Follows the revocation stream; same status interface as the HTTP follower."""
+
+    what = "revocation stream"
 
     def __init__(
         self,
@@ -48,19 +50,13 @@ class RedisRevocationFollower:
         backoff_max: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__(revocations, max_staleness, stance, clock)
         self._owned = isinstance(redis, str)
-        self._redis = aioredis.Redis.from_url(redis) if isinstance(redis, str) else redis
-        self.revocations = revocations
+        self._redis = _connect(redis, block_seconds) if isinstance(redis, str) else redis
         self.stream = stream
         self._block_ms = int(block_seconds * 1000)
-        self.max_staleness = max_staleness
-        self.stance = stance
         self._backoff = (backoff_initial, backoff_max)
-        self._clock = clock
         self.cursor = "0"
-        self.last_sync: float | None = None
-        self.failures = 0
-        self._started_at: float | None = None
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -78,20 +74,6 @@ class RedisRevocationFollower:
         if self._owned:
             await self._redis.aclose()
 
-    def staleness(self) -> float:
-        """Seconds since the last good read (or since start when there was none)."""
-        since = self.last_sync if self.last_sync is not None else self._started_at
-        return 0.0 if since is None else self._clock() - since
-
-    def is_stale(self) -> bool:
-        """True when the set may be missing revocations for longer than allowed."""
-        return self.staleness() > self.max_staleness
-
-    def check(self) -> None:
-        """Raise :class:`GuardUnavailableError` when stale and the stance is ``refuse``."""
-        if self.stance == "refuse" and self.is_stale():
-            raise GuardUnavailableError("revocation_stale", "revocation list is out of date")
-
     async def read_once(self, block_ms: int | None = None) -> int:
         """One ``XREAD`` from the cursor; returns the number of revocations applied."""
         block = self._block_ms if block_ms is None else block_ms
@@ -101,17 +83,19 @@ class RedisRevocationFollower:
             for entry_id, fields in entries:
                 applied += self._apply(fields)
                 self.cursor = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
-        self.last_sync = self._clock()
+        self._synced()
         return applied
 
     def _apply(self, fields: dict[bytes, bytes]) -> int:
         try:
-            jti = fields[b"jti"].decode()
             exp = float(fields[b"exp"])
+            if b"jti" in fields:
+                self.revocations.add(fields[b"jti"].decode(), exp)
+            else:
+                self.revocations.add_session(fields[b"sid"].decode(), exp)
         except (KeyError, ValueError, UnicodeDecodeError):
             logger.warning("ignoring a malformed revocation stream entry")
             return 0
-        self.revocations.add(jti, exp)
         return 1
 
     async def _run(self) -> None:
@@ -120,14 +104,15 @@ class RedisRevocationFollower:
             try:
                 await self.read_once()
             except (RedisError, OSError) as exc:
-                self.failures += 1
-                logger.warning(
-                    "revocation stream read failed (%s); retrying in %.1fs",
-                    type(exc).__name__,
-                    delay,
-                )
+                self._failed(exc, delay)
                 await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter
                 delay = min(delay * 2, self._backoff[1])
                 continue
             delay = self._backoff[0]
             self.revocations.prune()
+
+
+def _connect(url: str, block_seconds: float) -> aioredis.Redis:
+    # A read may block for block_seconds; past that (plus slack) the link is dead.
+    timeout = block_seconds + 5
+    return aioredis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=5)

@@ -102,7 +102,11 @@ class JWTVerifier:
             return self.validator.decode(token, now)
 
     def _check_revoked(self, principal: Principal, key: bytes) -> None:
-        if self.revocations is not None and principal.token_id in self.revocations:
+        # Two dict lookups: the token's jti, and its session (sid: logout, reuse detection).
+        revocations = self.revocations
+        if revocations is not None and revocations.revoked(
+            principal.token_id, principal.claims.get("sid")
+        ):
             self._cache.discard(key)
             raise RevokedTokenError("token has been revoked", claim="jti")
 

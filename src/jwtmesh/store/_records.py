@@ -99,10 +99,16 @@ class SigningKeyRecord:
 
 @dataclass(frozen=True, slots=True)
 class RevocationEvent:
-    """An entry of the revocation feed; ``id`` is the cursor."""
+    """An entry of the revocation feed; ``id`` is the cursor.
+
+    Exactly one of ``jti`` (one access token, kind ``revoke``) and ``sid``
+    (every access token of a refresh-token family, kind ``revoke_session``)
+    is set; ``exp`` is when the revocation stops mattering.
+    """
 
     id: int
     kind: str
-    jti: str
+    jti: str | None
     exp: float
     created_at: float
+    sid: str | None = None

@@ -13,6 +13,7 @@ __all__ = [
     "metadata",
     "refresh_tokens",
     "revocations",
+    "revoked_sessions",
     "signing_keys",
     "users",
 ]
@@ -82,12 +83,22 @@ revocations = sa.Table(
     sa.Column("expires_at", sa.Double(), nullable=False, index=True),
 )
 
+revoked_sessions = sa.Table(
+    "revoked_sessions",
+    metadata,
+    sa.Column("sid", sa.String(64), primary_key=True),
+    sa.Column("expires_at", sa.Double(), nullable=False, index=True),
+)
+
 events = sa.Table(
     "events",
     metadata,
     sa.Column("id", _ID, primary_key=True, autoincrement=True),
     sa.Column("kind", sa.String(32), nullable=False),
-    sa.Column("jti", sa.String(200), nullable=False),
+    sa.Column("jti", sa.String(200), nullable=True),
     sa.Column("exp", sa.Double(), nullable=False, index=True),
     sa.Column("created_at", sa.Double(), nullable=False),
+    sa.Column("sid", sa.String(64), nullable=True),
+    # Ids are cursors: SQLite must never hand out an id again after a purge.
+    sqlite_autoincrement=True,
 )

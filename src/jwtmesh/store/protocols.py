@@ -131,7 +131,7 @@ class KeyStore(Protocol):
 
 
 class RevocationStore(Protocol):
-    """Revoked access-token ids, kept until the token would expire."""
+    """Revoked access-token ids and sessions, kept until their tokens would expire."""
 
     def revoke_jti(self, jti: str, exp: float, now: float) -> int | None:
         """Record a revocation and append a feed event; return the event id.
@@ -140,12 +140,25 @@ class RevocationStore(Protocol):
         """
         ...
 
+    def revoke_session(self, sid: str, exp: float, now: float) -> int | None:
+        """Revoke a refresh-token family and its access tokens (``sid``) until ``exp``.
+
+        Atomically: the family's refresh tokens are revoked, ``sid`` is
+        recorded and a feed event appended; return its id, or None when
+        ``sid`` was already revoked until ``exp`` or later.
+        """
+        ...
+
     def is_revoked(self, jti: str) -> bool:
         """True when the jti is revoked."""
         ...
 
+    def is_session_revoked(self, sid: str) -> bool:
+        """True when the session (refresh-token family) ``sid`` is revoked."""
+        ...
+
     def purge_expired(self, now: float) -> int:
-        """Drop revocations and events whose token has expired; return the count."""
+        """Drop revocations, revoked sessions and events that expired; return the count."""
         ...
 
 

@@ -263,8 +263,33 @@ class SqlStore:
                 if conn.execute(exists).first() is not None:
                     return None
                 conn.execute(sa.insert(t.revocations).values(jti=jti, expires_at=exp))
-                result = conn.execute(sa.insert(t.events).values(event).returning(t.events.c.id))
-                return int(result.scalar_one())
+                return _append_event(conn, event)
+        except sa.exc.IntegrityError:
+            return None  # another process revoked it between our check and insert
+
+    def revoke_session(self, sid: str, exp: float, now: float) -> int | None:
+        """Revoke a refresh-token family and every access token carrying its ``sid``.
+
+        In one transaction: the family's refresh tokens are marked revoked,
+        ``sid`` is recorded until ``exp`` and a ``revoke_session`` event is
+        appended; return its id.  Return None (nothing appended) when ``sid``
+        is already revoked until ``exp`` or later.
+        """
+        rs, rt = t.revoked_sessions, t.refresh_tokens
+        known = sa.select(rs.c.expires_at).where(rs.c.sid == sid)
+        family = sa.update(rt).where(rt.c.family_id == sid, rt.c.revoked.is_(False))
+        event = {"kind": "revoke_session", "sid": sid, "exp": exp, "created_at": now}
+        try:
+            with self._event_lock, self.engine.begin() as conn:
+                conn.execute(family.values(revoked=True))
+                until = conn.execute(known).scalar()
+                if until is not None and float(until) >= exp:
+                    return None
+                if until is None:
+                    conn.execute(sa.insert(rs).values(sid=sid, expires_at=exp))
+                else:
+                    conn.execute(sa.update(rs).where(rs.c.sid == sid).values(expires_at=exp))
+                return _append_event(conn, event)
         except sa.exc.IntegrityError:
             return None  # another process revoked it between our check and insert
 
@@ -274,12 +299,20 @@ class SqlStore:
         with self.engine.connect() as conn:
             return conn.execute(stmt).first() is not None
 
+    def is_session_revoked(self, sid: str) -> bool:
+        """True when the session (refresh-token family) ``sid`` is revoked."""
+        stmt = sa.select(t.revoked_sessions.c.sid).where(t.revoked_sessions.c.sid == sid)
+        with self.engine.connect() as conn:
+            return conn.execute(stmt).first() is not None
+
     def purge_expired(self, now: float) -> int:
-        """Drop revocations and events whose token has expired; return the count."""
+        """Drop revocations, revoked sessions and events that expired; return the count."""
+        rs = t.revoked_sessions
         with self._event_lock, self.engine.begin() as conn:
             gone = conn.execute(sa.delete(t.revocations).where(t.revocations.c.expires_at < now))
+            sessions = conn.execute(sa.delete(rs).where(rs.c.expires_at < now))
             old = conn.execute(sa.delete(t.events).where(t.events.c.exp < now))
-            return int(gone.rowcount) + int(old.rowcount)
+            return int(gone.rowcount) + int(sessions.rowcount) + int(old.rowcount)
 
     def events_after(self, cursor: int, limit: int = 1000) -> list[RevocationEvent]:
         """Events with an id greater than ``cursor``, in id order."""
@@ -296,6 +329,11 @@ class SqlStore:
             value = conn.execute(sa.select(sa.func.max(t.events.c.id))).scalar()
 
         return int(value or 0)
+
+
+def _append_event(conn: sa.Connection, event: dict[str, Any]) -> int:
+    result = conn.execute(sa.insert(t.events).values(event).returning(t.events.c.id))
+    return int(result.scalar_one())
 
 
 @contextlib.contextmanager
@@ -433,4 +471,5 @@ def _event(row: sa.RowMapping) -> RevocationEvent:
         jti=row["jti"],
         exp=float(row["exp"]),
         created_at=float(row["created_at"]),
+        sid=row["sid"],
     )
