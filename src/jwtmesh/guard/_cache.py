@@ -1,4 +1,4 @@
-"""A small LRU whose entries also expire, keyed by a digest (never by a token itself)."""
+"""A small LRU whose entries also expire."""
 
 from __future__ import annotations
 
@@ -19,14 +19,17 @@ def token_digest(token: str, *extra: str) -> bytes:
     return digest.digest()
 
 
-class ExpiringLRU(Generic[T]):
+K = TypeVar("K", bytes, str)
+
+
+class ExpiringLRU(Generic[K, T]):
     """At most ``max_entries`` values, each valid until its own deadline."""
 
     def __init__(self, max_entries: int) -> None:
-        self._data: OrderedDict[bytes, tuple[float, T]] = OrderedDict()
+        self._data: OrderedDict[K, tuple[float, T]] = OrderedDict()
         self._max = max_entries
 
-    def get(self, key: bytes, now: float) -> T | None:
+    def get(self, key: K, now: float) -> T | None:
         """The value if present and not expired (and mark it recently used)."""
         entry = self._data.get(key)
         if entry is None:
@@ -37,7 +40,7 @@ class ExpiringLRU(Generic[T]):
         self._data.move_to_end(key)
         return entry[1]
 
-    def put(self, key: bytes, value: T, until: float) -> None:
+    def put(self, key: K, value: T, until: float) -> None:
         """Store ``value`` until the time ``until``; evicts the least recently used."""
         if self._max <= 0:
             return
@@ -46,7 +49,7 @@ class ExpiringLRU(Generic[T]):
         while len(self._data) > self._max:
             self._data.popitem(last=False)
 
-    def discard(self, key: bytes) -> None:
+    def discard(self, key: K) -> None:
         """Forget ``key``."""
         self._data.pop(key, None)
 

@@ -62,7 +62,7 @@ class ServiceTokenSource:
         self._clock = clock
         self._tokens: dict[str, _Issued] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-        self._exchanged: ExpiringLRU[str] = ExpiringLRU(exchange_cache_size)
+        self._exchanged: ExpiringLRU[bytes, str] = ExpiringLRU(exchange_cache_size)
         self.fetch_count = 0
 
     async def token(self, audience: str, *, force: bool = False) -> str:

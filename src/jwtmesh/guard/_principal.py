@@ -40,6 +40,7 @@ class Principal:
     actor: str | None = None
     expires_at: float = 0.0
     token_id: str | None = None
+    session: str | None = None
     claims: Mapping[str, Any] = field(
         default_factory=lambda: MappingProxyType({}), compare=False, hash=False
     )
@@ -69,6 +70,7 @@ class Principal:
             actor=_optional_str(act.get("sub")) if isinstance(act, Mapping) else None,
             expires_at=float(exp) if isinstance(exp, int | float) else 0.0,
             token_id=_optional_str(claims.get("jti")),
+            session=_optional_str(claims.get("sid")),
             claims=MappingProxyType(dict(claims)),
         )
 

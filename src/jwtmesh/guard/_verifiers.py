@@ -72,21 +72,30 @@ class JWTVerifier:
         self.revocations = revocations
         self.follower = follower
         self._resolve = resolve_roles
-        self._cache: ExpiringLRU[Principal] = ExpiringLRU(cache_size)
+        self._cache: ExpiringLRU[str, Principal] = ExpiringLRU(cache_size)
         self._cache_seconds = cache_seconds
         self._clock = clock
 
     async def authenticate(self, token: str) -> Principal:
-        """Decode ``token`` (parse, verify, validate) and check it is not revoked."""
+        """Decode ``token`` (parse, verify, validate) and check it is not revoked.
+
+        The cache is keyed by the token string itself: hashing it first would
+        cost more than the rest of a hit.  The tokens it holds are ones this
+        process was just handed, kept no longer than they are valid and never
+        logged or exported.
+        """
         if self.follower is not None:
             self.follower.check()
         now = self._clock()
-        key = token_digest(token)
-        principal = self._cache.get(key, now)
+        principal = self._cache.get(token, now)
         if principal is None:
             principal = Principal.from_claims(await self._decode(token, now), self._resolve)
-            self._cache.put(key, principal, min(principal.expires_at, now + self._cache_seconds))
-        self._check_revoked(principal, key)
+            self._cache.put(token, principal, min(principal.expires_at, now + self._cache_seconds))
+        revocations = self.revocations
+        # Two dict lookups: the token's jti, and its session (sid: logout, reuse detection).
+        if revocations is not None and revocations.revoked(principal.token_id, principal.session):
+            self._cache.discard(token)
+            raise RevokedTokenError("token has been revoked", claim="jti")
         return principal
 
     async def _decode(self, token: str, now: float) -> dict[str, Any]:
@@ -100,15 +109,6 @@ class JWTVerifier:
                 raise
             self.validator.keys = self.jwks.keys
             return self.validator.decode(token, now)
-
-    def _check_revoked(self, principal: Principal, key: bytes) -> None:
-        # Two dict lookups: the token's jti, and its session (sid: logout, reuse detection).
-        revocations = self.revocations
-        if revocations is not None and revocations.revoked(
-            principal.token_id, principal.claims.get("sid")
-        ):
-            self._cache.discard(key)
-            raise RevokedTokenError("token has been revoked", claim="jti")
 
 
 class IntrospectionVerifier:
@@ -135,7 +135,7 @@ class IntrospectionVerifier:
         self._http = SessionRef(session, timeout)
         self._timeout = timeout
         self._cache_seconds = cache_seconds
-        self._cache: ExpiringLRU[Principal] = ExpiringLRU(cache_size if cache_seconds else 0)
+        self._cache: ExpiringLRU[bytes, Principal] = ExpiringLRU(cache_size if cache_seconds else 0)
         self._resolve = resolve_roles
         self._clock = clock
 
