@@ -84,3 +84,52 @@ def test_missing_kek_is_a_clear_error_for_commands_that_seal(env: dict[str, str]
     result = runner.invoke(app, ["keys", "rotate"], env={**env, "JWTMESH_KEK": ""})
     assert result.exit_code == 2
     assert "JWTMESH_KEK" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        (["users", "add", "ada", "--password-stdin"], "short\n", "at least 8"),
+        (["users", "add", "bad name/x", "--password-stdin"], "long-enough-1\n", "a username"),
+        (["clients", "add", "svc", "--audiences", ""], "", "at least one audience"),
+        (["clients", "add", "svc", "--audiences", "a", "--scopes", "x y"], "", "no spaces"),
+    ],
+)
+def test_bad_cli_input_is_refused_with_a_reason(
+    env: dict[str, str], args: list[str], stdin: str, message: str
+) -> None:
+    result = runner.invoke(app, args, input=stdin, env=env)
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_serve_without_an_issuer_names_its_own_address(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import jwtmesh.authority
+
+    seen: list[str] = []
+    monkeypatch.setattr(jwtmesh.authority, "serve", lambda s, *a, **k: seen.append(s.issuer))
+    monkeypatch.delenv("JWTMESH_ISSUER", raising=False)
+    result = runner.invoke(app, ["authority", "serve", "--port", "8123"], env=env)
+    assert result.exit_code == 0, result.output
+    assert seen == ["http://127.0.0.1:8123"]
+    given = runner.invoke(
+        app, ["authority", "serve"], env={**env, "JWTMESH_ISSUER": "https://auth.example"}
+    )
+    assert given.exit_code == 0
+    assert seen[-1] == "https://auth.example"
+
+
+def test_import_refuses_odd_kids_and_known_key_material(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    pem = tmp_path / "k.pem"
+    pem.write_bytes(Key.generate("ES256").private_pem())
+    odd = runner.invoke(app, ["keys", "import", str(pem), "--kid", "../../evil"], env=env)
+    assert odd.exit_code == 2
+    assert "a kid is" in odd.output
+    assert runner.invoke(app, ["keys", "import", str(pem)], env=env).exit_code == 0
+    twice = runner.invoke(app, ["keys", "import", str(pem), "--kid", "again"], env=env)
+    assert twice.exit_code == 2
+    assert "exists with this key material" in twice.output

@@ -112,6 +112,12 @@ class KeyRing:
         self._keyset = KeySet([])
 
     # ------------------------------------------------------------- start-up
+
+    @property
+    def store(self) -> KeyStore:
+        """Where the ring keeps its keys."""
+        return self._store
+
     def load(self) -> None:
         """Read and unseal the keys; create the first active one on first start.
 

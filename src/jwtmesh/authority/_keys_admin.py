@@ -9,6 +9,7 @@ and no error message carries any.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
@@ -18,7 +19,7 @@ import orjson
 from jwtmesh.authority._keyring import KeyRing, KeyRingError, KeyTiming
 from jwtmesh.authority._settings import _SIGNING_ALGS, AuthoritySettings
 from jwtmesh.authority._setup import open_store
-from jwtmesh.jose import JoseError, Key
+from jwtmesh.jose import JoseError, Key, thumbprint
 from jwtmesh.store import AlreadyExistsError, KeyState, SigningKeyRecord
 
 __all__ = ["import_key", "list_keys", "retire_key", "rotate_keys"]
@@ -27,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 KeyFormat = Literal["pem", "jwk", "auto"]
 _MAX_IMPORT_BYTES = 64 * 1024
+_KID = re.compile(r"[A-Za-z0-9._~:-]{1,100}")
 
 
 def list_keys(settings: AuthoritySettings) -> list[dict[str, Any]]:
@@ -71,11 +73,22 @@ def import_key(
     key = parse_private_key(data, fmt, alg)
     if kid is not None:
         key = _with_kid(key, kid)
+    if not _KID.fullmatch(key.kid):
+        raise KeyRingError("a kid is 1 to 100 of: letters, digits and . _ ~ : -")
     with _ring(settings, needs_kek=True) as ring:
+        _refuse_known_material(ring, key)
         try:
             return ring.add_key(key, activate)
         except AlreadyExistsError:
             raise KeyRingError(f"a signing key with kid {key.kid} exists") from None
+
+
+def _refuse_known_material(ring: KeyRing, key: Key) -> None:
+    """One key pair under two kids would survive the retirement of either."""
+    fingerprint = thumbprint(key.public_jwk())
+    for record in ring.store.list_signing_keys():
+        if thumbprint(record.public_jwk) == fingerprint:
+            raise KeyRingError(f"a signing key with kid {record.kid} exists with this key material")
 
 
 def retire_key(settings: AuthoritySettings, kid: str) -> None:

@@ -319,7 +319,8 @@ class _Client:
             self.out.latencies_ms.append((finished - started) * 1000.0)
         self.out.statuses[status] = self.out.statuses.get(status, 0) + 1
         if self.spec.timeline:
-            self.out.starts.append(started - self.clock.start)
+            # Counted by when it finished: one begun in the warm-up starts the window.
+            self.out.starts.append(max(started, self.clock.start) - self.clock.start)
             self.out.outcomes.append(ok)
 
     def _advance(self, body: bytes) -> None:

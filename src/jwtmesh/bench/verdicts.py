@@ -84,7 +84,7 @@ def _at_most(section: str, key: str, limit: float, unit: str) -> Callable[[Resul
         if value is None:
             return NOT_MEASURED, "-"
         status = HOLDS if value <= limit else DOES_NOT_HOLD
-        return status, f"{value:.3g}{unit} (target <= {limit:g}{unit})"
+        return status, f"{value:.4g}{unit} (target <= {limit:g}{unit})"
 
     return decide
 

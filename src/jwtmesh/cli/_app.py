@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import re
 import sys
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -29,11 +30,13 @@ console = Console()
 err = Console(stderr=True)
 
 CommaList = Annotated[str, typer.Option(help="Comma-separated list.")]
+USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,200}")
+MIN_PASSWORD = 8
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print ``message`` on stderr and exit with ``code``."""
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -59,11 +62,22 @@ def authority_serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     log_level: Annotated[str | None, typer.Option(help="Log level.")] = None,
 ) -> None:
-    """Run the authority (uvicorn, one process) with settings from JWTMESH_* variables."""
+    """Run the authority (uvicorn, one process) with settings from JWTMESH_* variables.
+
+    Without ``JWTMESH_ISSUER`` the issuer is this server's own ``http://HOST:PORT``,
+    so the discovery document and every token name where it really listens.
+    """
+    import dataclasses
+    import os
+
     from jwtmesh.authority import ConfigError, serve
 
+    chosen = settings()
+    if "JWTMESH_ISSUER" not in os.environ:
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        chosen = dataclasses.replace(chosen, issuer=f"http://{shown}:{port}")
     try:
-        serve(settings(), host, port, log_level=log_level)
+        serve(chosen, host, port, log_level=log_level)
     except ConfigError as exc:
         fail(str(exc))
 
@@ -82,7 +96,16 @@ def users_add(
     from jwtmesh.authority import add_user as add
     from jwtmesh.store import AlreadyExistsError
 
-    password = sys.stdin.readline().rstrip("\n") if password_stdin else getpass.getpass()
+    if not USERNAME.fullmatch(username):
+        fail("a username is 1 to 200 of: letters, digits, '.', '_', '-', '@'")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass()
+        if getpass.getpass("Repeat: ") != password:
+            fail("the passwords differ")
+    if len(password) < MIN_PASSWORD:
+        fail(f"a password needs at least {MIN_PASSWORD} characters")
     try:
         add(settings(), username, password, split(roles))
     except AlreadyExistsError:
@@ -106,6 +129,13 @@ def clients_add(
     from jwtmesh.authority import add_client as add
     from jwtmesh.store import AlreadyExistsError
 
+    if not USERNAME.fullmatch(client_id):
+        fail("a client id is 1 to 200 of: letters, digits, '.', '_', '-', '@'")
+    if not split(audiences):
+        fail("--audiences needs at least one audience")
+    for name, values in (("--audiences", audiences), ("--scopes", scopes), ("--roles", roles)):
+        if any(any(c.isspace() for c in item) for item in split(values)):
+            fail(f"{name}: items are separated by commas and contain no spaces")
     try:
         secret = add(
             settings(), client_id, split(audiences), split(grant_types), split(scopes), split(roles)
