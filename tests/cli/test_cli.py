@@ -133,3 +133,19 @@ def test_import_refuses_odd_kids_and_known_key_material(
     twice = runner.invoke(app, ["keys", "import", str(pem), "--kid", "again"], env=env)
     assert twice.exit_code == 2
     assert "exists with this key material" in twice.output
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("sqlite:////nonexistent/dir/a.db", "unable to open database file"),
+        ("postgresql+psycopg://u:hunter2secret@127.0.0.1:1/x", "Connection refused"),
+    ],
+)
+def test_database_errors_say_why_without_the_password(
+    env: dict[str, str], url: str, reason: str
+) -> None:
+    result = runner.invoke(app, ["keys", "list"], env={**env, "JWTMESH_DATABASE_URL": url})
+    assert result.exit_code == 2
+    assert reason in result.output
+    assert "hunter2secret" not in result.output

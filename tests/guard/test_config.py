@@ -9,6 +9,7 @@ import pytest
 
 import jwtmesh.guard
 from jwtmesh.guard import GuardSettings, Policy, PolicyError, Principal, SettingsError
+from jwtmesh.jose import InvalidClaimError
 
 BASE: dict[str, Any] = {
     "issuer": "https://auth.test",
@@ -157,7 +158,7 @@ def test_principal_from_claims() -> None:
     claims = {
         "sub": "svc-a",
         "scope": "orders:read  stock:read",
-        "roles": ["clerk", 3],
+        "roles": ["clerk"],
         "client_id": "web",
         "act": {"sub": "gateway"},
         "exp": 2_000_000_000,
@@ -174,6 +175,25 @@ def test_principal_from_claims() -> None:
     assert embedded.permissions == {"x"}
     with pytest.raises(TypeError):
         principal.claims["sub"] = "root"  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("claims", "claim"),
+    [
+        ({"sub": "a", "roles": "admin"}, "roles"),
+        ({"sub": "a", "roles": ["user", 1]}, "roles"),
+        ({"sub": "a", "roles": None}, "roles"),
+        ({"sub": "a", "permissions": "orders:write"}, "permissions"),
+        ({"sub": ""}, "sub"),
+        ({"sub": None}, "sub"),
+        ({}, "sub"),
+    ],
+)
+def test_principal_refuses_claims_of_the_wrong_shape(claims: dict[str, Any], claim: str) -> None:
+    with pytest.raises(InvalidClaimError) as refused:
+        Principal.from_claims(claims)
+    assert refused.value.code == "invalid_claim"
+    assert refused.value.claim == claim
 
 
 def test_exports_are_sorted_and_complete() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import time
 
+import sqlalchemy as sa
+
 from jwtmesh.authority._clients import ClientRegistry
 from jwtmesh.authority._errors import SettingsError, StartupError
 from jwtmesh.authority._keyring import KeyRing
@@ -27,8 +29,18 @@ def open_store(settings: AuthoritySettings) -> SqlStore:
     except Exception as exc:
         # The URL may hold a password: name the problem, not the URL.
         raise StartupError(
-            f"cannot open the database (JWTMESH_DATABASE_URL): {type(exc).__name__}"
+            f"cannot open the database (JWTMESH_DATABASE_URL): {_reason(exc, settings)}"
         ) from exc
+
+
+def _reason(exc: Exception, settings: AuthoritySettings) -> str:
+    """The driver's first line of explanation, with the URL's password blotted out."""
+    cause = getattr(exc, "orig", None) or exc
+    text = str(cause).strip().splitlines()[0][:200] if str(cause).strip() else ""
+    password = sa.make_url(settings.database_url).password
+    if password:
+        text = text.replace(str(password), "***")
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def load_policy(settings: AuthoritySettings) -> Policy | None:

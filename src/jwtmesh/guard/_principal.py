@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from jwtmesh.jose import InvalidClaimError
+
 __all__ = ["Principal", "RoleResolver"]
 
 RoleResolver = Callable[[Iterable[str]], frozenset[str]]
@@ -14,11 +16,24 @@ RoleResolver = Callable[[Iterable[str]], frozenset[str]]
 
 
 def _strings(value: Any) -> frozenset[str]:
+    """The space-separated words of ``scope`` (RFC 6749 section 3.3)."""
     if isinstance(value, str):
         return frozenset(value.split())
-    if isinstance(value, list | tuple | set | frozenset):
-        return frozenset(item for item in value if isinstance(item, str))
     return frozenset()
+
+
+def _string_list(claims: Mapping[str, Any], name: str) -> frozenset[str]:
+    """A claim that must be a JSON array of strings (``roles``, ``permissions``) when present.
+
+    A lone string is refused rather than read as one role: two readers of the
+    same token must never disagree about what it grants.
+    """
+    value = claims.get(name)
+    if value is None and name not in claims:
+        return frozenset()
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise InvalidClaimError(f"claim {name!r} must be an array of strings", claim=name)
+    return frozenset(value)
 
 
 def _optional_str(value: Any) -> str | None:
@@ -54,15 +69,18 @@ class Principal:
         Permissions come from the ``permissions`` claim when the credential
         carries one, else from the roles through ``resolve_roles``.
         """
-        roles = _strings(claims.get("roles"))
+        subject = claims.get("sub")
+        if not isinstance(subject, str) or not subject:
+            raise InvalidClaimError("claim 'sub' must be a non-empty string", claim="sub")
+        roles = _string_list(claims, "roles")
         if "permissions" in claims:
-            permissions = _strings(claims.get("permissions"))
+            permissions = _string_list(claims, "permissions")
         else:
             permissions = resolve_roles(roles) if resolve_roles is not None else frozenset()
         act = claims.get("act")
         exp = claims.get("exp")
         return cls(
-            subject=str(claims.get("sub", "")),
+            subject=subject,
             roles=roles,
             scopes=_strings(claims.get("scope", "")),
             permissions=permissions,
