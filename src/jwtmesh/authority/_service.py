@@ -104,8 +104,22 @@ class Authority:
         granted = _scope(client.scopes, scope)
         user = self._check_password(username, password)
         family = secrets.token_urlsafe(16)
+        now = self.clock()
+        token, token_hash = new_refresh_token()
+        record = RefreshTokenRecord(
+            token_hash=token_hash,
+            family_id=family,
+            user_id=user.id,
+            client_id=client.client_id,
+            audience=aud,
+            scope=granted,
+            issued_at=now,
+            expires_at=now + self.settings.refresh_ttl,
+        )
+        self.store.add_refresh_token(record)
+        grant = TokenGrant(user.username, aud, client.client_id, granted, user.roles, sid=family)
 
-        return self._user_tokens(user, client, aud, granted, granted, family)
+        return self._user_answer(grant, token)
 
     def _check_password(self, username: str, password: str) -> UserRecord:
         user = self.store.get_user_by_name(username)
@@ -118,36 +132,10 @@ class Authority:
             self.store.set_password_hash(user.id, self.passwords.hash(password))
         return user
 
-    def _user_tokens(
-        self,
-        user: UserRecord,
-        client: ClientRecord,
-        aud: tuple[str, ...],
-        scope: str,
-        family_scope: str,
-        family: str,
-        rotate_from: str | None = None,
-    ) -> TokenResponse:
-        now = self.clock()
-        token, token_hash = new_refresh_token()
-        record = RefreshTokenRecord(
-            token_hash=token_hash,
-            family_id=family,
-            user_id=user.id,
-            client_id=client.client_id,
-            audience=aud,
-            scope=family_scope,
-            issued_at=now,
-            expires_at=now + self.settings.refresh_ttl,
-        )
-        if rotate_from is None:
-            self.store.add_refresh_token(record)
-        elif not self.store.rotate_refresh_token(rotate_from, record, now):
-            self._refuse_reuse(rotate_from)
-        grant = TokenGrant(user.username, aud, client.client_id, scope, user.roles, sid=family)
+    def _user_answer(self, grant: TokenGrant, refresh_token: str) -> TokenResponse:
         access, expires_in = self.issuer.issue(grant)
 
-        return TokenResponse(access, expires_in, scope, refresh_token=token)
+        return TokenResponse(access, expires_in, grant.scope, refresh_token=refresh_token)
 
     def refresh(
         self, creds: ClientCredentials, refresh_token: str, scope: str | None
@@ -155,29 +143,34 @@ class Authority:
         """Rotate a refresh token (single use) and issue a new access token."""
         client = self._client_for(creds, GRANT_REFRESH, allow_public=True)
         token_hash = hash_refresh_token(refresh_token)
+        now = self.clock()
+        token, successor_hash = new_refresh_token()
+        # One transaction: consume the token, check it, store its successor.
+        check = _RefreshCheck(client.client_id, scope, now)
+        expires_at = now + self.settings.refresh_ttl
+        grant = self.store.redeem_refresh_token(token_hash, successor_hash, now, expires_at, check)
+        if grant is None:
+            self._refuse_unusable(client, token_hash)
+
+        return self._user_answer(grant, token)
+
+    def _refuse_unusable(self, client: ClientRecord, token_hash: str) -> NoReturn:
+        """The token could not be redeemed: unknown, another client's, revoked or used."""
         record = self.store.get_refresh_token(token_hash)
         if record is None or record.client_id != client.client_id or record.revoked:
             raise OAuthError("invalid_grant", _BAD_REFRESH)
-        if record.used_at is not None:
-            self._refuse_reuse(token_hash)
-        user = self.store.get_user(record.user_id)
-        if record.expires_at <= self.clock() or user is None or user.disabled:
+        if record.used_at is None:  # cannot happen: the store found it unusable
             raise OAuthError("invalid_grant", _BAD_REFRESH)
-        narrowed = _scope(record.scope.split(), scope)
+        self._refuse_reuse(record)
 
-        return self._user_tokens(
-            user, client, record.audience, narrowed, record.scope, record.family_id, token_hash
-        )
-
-    def _refuse_reuse(self, token_hash: str) -> NoReturn:
+    def _refuse_reuse(self, record: RefreshTokenRecord) -> NoReturn:
         """A used refresh token came back: revoke its family unless it was just rotated."""
-        record = self.store.get_refresh_token(token_hash)
-        used_at = record.used_at if record is not None else None
+        used_at = record.used_at
         grace = self.settings.refresh_reuse_grace
         # Within the grace window a re-use is most likely a client retry: refuse
         # it, but leave the family alone; after it, treat it as theft.
-        stolen = record is not None and used_at is not None and self.clock() - used_at > grace
-        if stolen and record is not None and self.end_session(record.family_id):
+        stolen = used_at is not None and self.clock() - used_at > grace
+        if stolen and self.end_session(record.family_id):
             logger.warning(
                 "refresh token reuse detected; session revoked (client %s)", record.client_id
             )
@@ -367,6 +360,35 @@ class Authority:
         if grant not in client.grant_types:
             raise OAuthError("unauthorized_client", "this client may not use this grant type")
         return client
+
+
+@dataclass(frozen=True, slots=True)
+class _RefreshCheck:
+    """Checks a consumed refresh token inside the store's transaction.
+
+    Raising rolls the rotation back, so a refused token stays usable.
+    """
+
+    client_id: str
+    scope: str | None
+    now: float
+
+    def __call__(self, record: RefreshTokenRecord, user: UserRecord | None) -> TokenGrant:
+        """The grant for the new access token, or ``invalid_grant`` / ``invalid_scope``."""
+        if record.client_id != self.client_id:
+            raise OAuthError("invalid_grant", _BAD_REFRESH)
+        if record.expires_at <= self.now or user is None or user.disabled:
+            raise OAuthError("invalid_grant", _BAD_REFRESH)
+        narrowed = _scope(record.scope.split(), self.scope)
+
+        return TokenGrant(
+            user.username,
+            record.audience,
+            self.client_id,
+            narrowed,
+            user.roles,
+            sid=record.family_id,
+        )
 
 
 def _audience(client: ClientRecord, requested: str | None) -> tuple[str, ...]:

@@ -6,8 +6,8 @@ implement only the ones it is good at.  Times are POSIX seconds (float).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Protocol
+from collections.abc import Callable, Iterable, Sequence
+from typing import Protocol, TypeVar
 
 from jwtmesh.store._records import (
     ClientRecord,
@@ -27,6 +27,8 @@ __all__ = [
     "Store",
     "UserStore",
 ]
+
+_T = TypeVar("_T")
 
 
 class UserStore(Protocol):
@@ -85,6 +87,26 @@ class RefreshTokenStore(Protocol):
 
         Return False (and store nothing) when the token is already used or
         revoked: exactly one of two concurrent rotations wins.
+        """
+        ...
+
+    def redeem_refresh_token(
+        self,
+        token_hash: str,
+        successor_hash: str,
+        now: float,
+        expires_at: float,
+        check: Callable[[RefreshTokenRecord, UserRecord | None], _T],
+    ) -> _T | None:
+        """Consume a usable token, check it and store its successor, atomically.
+
+        ``check`` sees the consumed token (``used_at`` set) and its user (None
+        if gone) inside the transaction; when it raises, nothing is written
+        and the error propagates.  Otherwise the successor (same family, user,
+        client, audience and scope; issued at ``now``) is stored and what
+        ``check`` returned is returned.  None, with nothing written, when the
+        token is unknown, used or revoked: exactly one of two concurrent
+        redemptions wins.
         """
         ...
 

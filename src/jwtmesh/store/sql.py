@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -26,6 +26,30 @@ from jwtmesh.store._records import (
 )
 
 __all__ = ["SqlStore"]
+
+_T = TypeVar("_T")
+
+# Hot-path statements are built once: SQLAlchemy then reuses their cache key
+# and compiled form instead of rebuilding both on every call.
+_rt = t.refresh_tokens
+_SELECT_USER = sa.select(t.users)
+_USER_BY_ID = _SELECT_USER.where(t.users.c.id == sa.bindparam("p_id"))
+_USER_BY_NAME = _SELECT_USER.where(t.users.c.username == sa.bindparam("p_name"))
+_CLIENT_BY_ID = sa.select(t.clients).where(t.clients.c.client_id == sa.bindparam("p_id"))
+_REFRESH_BY_HASH = sa.select(_rt).where(_rt.c.token_hash == sa.bindparam("p_hash"))
+_INSERT_REFRESH = sa.insert(_rt)
+# The conditional UPDATE is the lock: of two concurrent rotations only one
+# matches the row while used_at is still NULL.
+_CONSUME_REFRESH = (
+    sa.update(_rt)
+    .where(
+        _rt.c.token_hash == sa.bindparam("p_hash"),
+        _rt.c.used_at.is_(None),
+        _rt.c.revoked.is_(False),
+    )
+    .values(used_at=sa.bindparam("p_now"), replaced_by=sa.bindparam("p_successor"))
+)
+_CONSUME_REFRESH_RETURNING = _CONSUME_REFRESH.returning(*_rt.c)
 
 
 class SqlStore:
@@ -79,15 +103,13 @@ class SqlStore:
 
     def get_user(self, user_id: int) -> UserRecord | None:
         """The user with this id, or None."""
-        return self._one_user(t.users.c.id == user_id)
+        with self.engine.connect() as conn:
+            return _user_by_id(conn, user_id)
 
     def get_user_by_name(self, username: str) -> UserRecord | None:
         """The user with this name, or None."""
-        return self._one_user(t.users.c.username == username)
-
-    def _one_user(self, where: sa.ColumnElement[bool]) -> UserRecord | None:
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(t.users).where(where)).mappings().first()
+            row = conn.execute(_USER_BY_NAME, {"p_name": username}).first()
 
         return None if row is None else _user(row)
 
@@ -122,9 +144,8 @@ class SqlStore:
 
     def get_client(self, client_id: str) -> ClientRecord | None:
         """The client with this id, or None."""
-        stmt = sa.select(t.clients).where(t.clients.c.client_id == client_id)
         with self.engine.connect() as conn:
-            row = conn.execute(stmt).mappings().first()
+            row = conn.execute(_CLIENT_BY_ID, {"p_id": client_id}).mappings().first()
 
         return None if row is None else _client(row)
 
@@ -133,13 +154,12 @@ class SqlStore:
     def add_refresh_token(self, token: RefreshTokenRecord) -> None:
         """Store a freshly issued refresh token."""
         with self.engine.begin() as conn:
-            conn.execute(sa.insert(t.refresh_tokens).values(_refresh_values(token)))
+            conn.execute(_INSERT_REFRESH, _refresh_values(token))
 
     def get_refresh_token(self, token_hash: str) -> RefreshTokenRecord | None:
         """The token with this hash, or None."""
-        stmt = sa.select(t.refresh_tokens).where(t.refresh_tokens.c.token_hash == token_hash)
         with self.engine.connect() as conn:
-            row = conn.execute(stmt).mappings().first()
+            row = conn.execute(_REFRESH_BY_HASH, {"p_hash": token_hash}).first()
 
         return None if row is None else _refresh(row)
 
@@ -147,20 +167,44 @@ class SqlStore:
         self, token_hash: str, successor: RefreshTokenRecord, now: float
     ) -> bool:
         """Mark a token used and store its successor; False if it was not usable."""
-        rt = t.refresh_tokens
-        consume = (
-            sa.update(rt)
-            .where(rt.c.token_hash == token_hash, rt.c.used_at.is_(None), rt.c.revoked.is_(False))
-            .values(used_at=now, replaced_by=successor.token_hash)
-        )
+        params = {"p_hash": token_hash, "p_now": now, "p_successor": successor.token_hash}
         with self.engine.begin() as conn:
-            # The conditional UPDATE is the lock: of two concurrent rotations
-            # only one matches the row while used_at is still NULL.
-            if conn.execute(consume).rowcount != 1:
+            if conn.execute(_CONSUME_REFRESH, params).rowcount != 1:
                 return False
-            conn.execute(sa.insert(rt).values(_refresh_values(successor)))
+            conn.execute(_INSERT_REFRESH, _refresh_values(successor))
 
         return True
+
+    def redeem_refresh_token(
+        self,
+        token_hash: str,
+        successor_hash: str,
+        now: float,
+        expires_at: float,
+        check: Callable[[RefreshTokenRecord, UserRecord | None], _T],
+    ) -> _T | None:
+        """Consume a usable token, check it and store its successor, in one transaction.
+
+        The token is marked used (conditional UPDATE ... RETURNING, the same
+        lock as :meth:`rotate_refresh_token`); ``check`` then sees it (with
+        ``used_at`` set) and its user, read in the same transaction.  When
+        ``check`` raises, nothing is written and the error propagates;
+        otherwise the successor (same family, user, client, audience and
+        scope, issued at ``now``) is stored, committed, and what ``check``
+        returned is returned.  None, with nothing written, when the token is
+        unknown, already used or revoked.
+        """
+        params = {"p_hash": token_hash, "p_now": now, "p_successor": successor_hash}
+        with self.engine.begin() as conn:
+            row = conn.execute(_CONSUME_REFRESH_RETURNING, params).first()
+            if row is None:
+                return None
+            record = _refresh(row)
+            result = check(record, _user_by_id(conn, record.user_id))
+            successor = _successor(record, successor_hash, now, expires_at)
+            conn.execute(_INSERT_REFRESH, _refresh_values(successor))
+
+        return result
 
     def revoke_family(self, family_id: str) -> int:
         """Revoke every token of a family; return how many were changed."""
@@ -349,14 +393,22 @@ def _strings(value: Any) -> tuple[str, ...]:
     return tuple(str(v) for v in (value or ()))
 
 
-def _user(row: sa.RowMapping) -> UserRecord:
+def _user_by_id(conn: sa.Connection, user_id: int) -> UserRecord | None:
+    row = conn.execute(_USER_BY_ID, {"p_id": user_id}).first()
+
+    return None if row is None else _user(row)
+
+
+def _user(row: Sequence[Any]) -> UserRecord:
+    # Columns in table order (users): a tuple is cheaper than a mapping.
+    user_id, username, password_hash, roles, disabled, created_at = row
     return UserRecord(
-        id=int(row["id"]),
-        username=row["username"],
-        password_hash=row["password_hash"],
-        roles=_strings(row["roles"]),
-        disabled=bool(row["disabled"]),
-        created_at=float(row["created_at"]),
+        id=int(user_id),
+        username=username,
+        password_hash=password_hash,
+        roles=_strings(roles),
+        disabled=bool(disabled),
+        created_at=float(created_at),
     )
 
 
@@ -390,19 +442,37 @@ def _refresh_values(token: RefreshTokenRecord) -> dict[str, Any]:
     }
 
 
-def _refresh(row: sa.RowMapping) -> RefreshTokenRecord:
+def _refresh(row: Sequence[Any]) -> RefreshTokenRecord:
+    # Columns in table order (refresh_tokens): a tuple is cheaper than a mapping.
+    digest, family, user_id, client_id, audience, scope, issued, expires, used, by, revoked = row
     return RefreshTokenRecord(
-        token_hash=row["token_hash"],
-        family_id=row["family_id"],
-        user_id=int(row["user_id"]),
-        client_id=row["client_id"],
-        audience=_strings(row["audience"]),
-        scope=row["scope"],
-        issued_at=float(row["issued_at"]),
-        expires_at=float(row["expires_at"]),
-        used_at=None if row["used_at"] is None else float(row["used_at"]),
-        replaced_by=row["replaced_by"],
-        revoked=bool(row["revoked"]),
+        token_hash=digest,
+        family_id=family,
+        user_id=int(user_id),
+        client_id=client_id,
+        audience=_strings(audience),
+        scope=scope,
+        issued_at=float(issued),
+        expires_at=float(expires),
+        used_at=None if used is None else float(used),
+        replaced_by=by,
+        revoked=bool(revoked),
+    )
+
+
+def _successor(
+    record: RefreshTokenRecord, token_hash: str, now: float, expires_at: float
+) -> RefreshTokenRecord:
+    """The next token of ``record``'s family: same user, client, audience and scope."""
+    return RefreshTokenRecord(
+        token_hash=token_hash,
+        family_id=record.family_id,
+        user_id=record.user_id,
+        client_id=record.client_id,
+        audience=record.audience,
+        scope=record.scope,
+        issued_at=now,
+        expires_at=expires_at,
     )
 
 
