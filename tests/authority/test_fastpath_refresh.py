@@ -6,13 +6,12 @@ refresh must leave the token usable, and reuse detection must still work.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from jwtmesh.authority import build_authority
@@ -21,10 +20,10 @@ from jwtmesh.authority._errors import OAuthError
 from jwtmesh.authority._secrets import hash_refresh_token
 from jwtmesh.authority._service import Authority, TokenResponse
 from jwtmesh.store import RefreshTokenRecord
+from support.postgres import pg_database
 
 from .helpers import PASSWORD, make_settings, seed
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 WEB = ClientCredentials("shop-web", None)
 MOBILE = ClientCredentials("mobile-app", None)
 
@@ -32,27 +31,17 @@ MOBILE = ClientCredentials("mobile-app", None)
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def authority(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Authority]:
     """An in-process authority with a frozen clock, on a fresh database of each kind."""
-    url = None
-    name = f"jwtmesh_fastpath_{uuid.uuid4().hex[:12]}"
-    if request.param == "postgresql":
-        try:
-            with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3) as admin:
-                admin.execute(f'CREATE DATABASE "{name}"')
-        except psycopg.OperationalError as exc:
-            pytest.skip(f"PostgreSQL not reachable at 127.0.0.1:5432: {exc}")
-        url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    settings = make_settings(tmp_path, url)
-    seed(settings)
-    authority = build_authority(settings)
-    now = time.time()
-    authority.clock = lambda: now
-    try:
+    with contextlib.ExitStack() as stack:
+        url = None
+        if request.param == "postgresql":
+            url = stack.enter_context(pg_database("jwtmesh_fastpath"))
+        settings = make_settings(tmp_path, url)
+        seed(settings)
+        authority = build_authority(settings)
+        stack.callback(authority.store.close)
+        now = time.time()
+        authority.clock = lambda: now
         yield authority
-    finally:
-        authority.store.close()
-        if url is not None:
-            with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _login(authority: Authority) -> str:

@@ -20,8 +20,9 @@ from jwtmesh.authority import (
 )
 from jwtmesh.jose import Key
 from jwtmesh.store import KeyState, SqlStore
+from support.postgres import pg_database
 
-from .test_keys_support import pg_database, set_sealed_blob
+from .test_keys_support import set_sealed_blob
 
 TIMING = KeyTiming(publish_ahead=100.0, retire_grace=50.0)
 PRIVATE = {"d", "p", "q", "dp", "dq", "qi", "k", "oth"}

@@ -31,6 +31,7 @@ from jwtmesh.authority import (
 )
 from jwtmesh.jose import Key, KeySet, decode, unseal_private_key
 from jwtmesh.store import KeyState, SqlStore
+from support.postgres import pg_database
 
 from .helpers import PASSWORD, ServerThread, make_settings
 from .test_keys_support import (
@@ -40,7 +41,6 @@ from .test_keys_support import (
     b64,
     dump_rows,
     free_port,
-    pg_database,
     set_sealed_blob,
 )
 

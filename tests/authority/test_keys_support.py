@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import os
 import socket
 import subprocess
@@ -11,42 +10,20 @@ import sys
 import threading
 import time
 import urllib.request
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
-import pytest
 import sqlalchemy as sa
 import uvicorn
 from starlette.types import ASGIApp
 
 from jwtmesh.store import _schema as schema
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 SERVE = (
     "import logging, sys; logging.basicConfig(level=logging.DEBUG, stream=sys.stderr); "
     "from jwtmesh.authority import AuthoritySettings, serve; "
     "serve(AuthoritySettings.from_env(), '127.0.0.1', int(sys.argv[1]))"
 )
-
-
-@contextlib.contextmanager
-def pg_database(prefix: str) -> Iterator[str]:
-    """A fresh, uniquely named PostgreSQL database, dropped afterwards (skip if no server)."""
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable at 127.0.0.1:5432: {exc}")
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def b64(raw: bytes) -> str:

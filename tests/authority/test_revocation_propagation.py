@@ -23,7 +23,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
-import psycopg
 import pytest
 import redis
 from fastapi import FastAPI
@@ -32,8 +31,8 @@ from starlette.requests import Request
 from jwtmesh.authority import AuthoritySettings
 from jwtmesh.guard import Guard, GuardMiddleware, GuardSettings, RevocationSource
 from jwtmesh.store import SqlStore
+from support.postgres import pg_database
 
-from .conftest import PG_ADMIN
 from .helpers import Authority, Reply, ServerThread, make_settings, seed
 
 pytestmark = pytest.mark.slow
@@ -293,18 +292,8 @@ def stream_name() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def own_pg() -> Iterator[str]:
     """A PostgreSQL database for this module alone."""
-    name = f"jwtmesh_restart_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable at 127.0.0.1:5432: {exc}")
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with pg_database("jwtmesh_restart") as url:
+        yield url
 
 
 # -- tests --------------------------------------------------------------------

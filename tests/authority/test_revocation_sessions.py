@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
 from jwtmesh.store import RefreshTokenRecord, SqlStore
+from support.postgres import pg_database
 
-from .conftest import PG_ADMIN
 from .helpers import Authority, Reply
 
 
@@ -172,18 +170,8 @@ def test_token_exchange_of_a_revoked_session_is_refused(authority: Authority) ->
 @pytest.fixture(scope="module")
 def own_pg() -> Iterator[str]:
     """A PostgreSQL database of this module's own (others read the feed from cursor 0)."""
-    name = f"jwtmesh_sessions_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable at 127.0.0.1:5432: {exc}")
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with pg_database("jwtmesh_sessions") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
