@@ -137,6 +137,14 @@ def test_logout_revokes_family_and_access_token(authority: Authority) -> None:
         "POST", "/logout", headers={"Authorization": f"Bearer {session['access_token']}"}
     )
     assert twice.status == 401 and twice.json()["error"] == "invalid_token"
+    # The same RFC 6750 challenge as every guard: realm, error and "code: reason".
+    assert twice.headers["WWW-Authenticate"] == (
+        'Bearer realm="jwtmesh", error="invalid_token", '
+        'error_description="revoked: the access token was rejected"'
+    )
+    garbage = authority.request("POST", "/logout", headers={"Authorization": "Bearer a.b.c"})
+    assert garbage.status == 401
+    assert garbage.json()["error_description"].startswith("malformed: ")
 
 
 def test_logout_without_bearer_is_401(authority: Authority) -> None:

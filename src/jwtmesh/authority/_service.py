@@ -439,7 +439,7 @@ def _looks_like_jwt(token: str) -> bool:
 
 
 def _invalid_token(code: str) -> OAuthError:
-    header = f'Bearer error="invalid_token", error_description="{code}"'
-    return OAuthError(
-        "invalid_token", f"access token rejected ({code})", 401, {"WWW-Authenticate": header}
-    )
+    """401 in the guard's words: ``code: reason`` in the RFC 6750 challenge and the body."""
+    description = f"{code}: the access token was rejected"
+    header = f'Bearer realm="jwtmesh", error="invalid_token", error_description="{description}"'
+    return OAuthError("invalid_token", description, 401, {"WWW-Authenticate": header})

@@ -36,8 +36,12 @@ def keys_list(
     if as_json:
         print(json.dumps(rows, indent=2))
         return
-    table = Table("alg", "state", "created", "activated", "activates", "retire after")
-    table.add_column("kid", no_wrap=True)
+    table = Table()
+    for name in ("alg", "state"):
+        table.add_column(name, no_wrap=True, min_width=8)
+    for name in ("created", "activated", "activates", "retire after"):
+        table.add_column(name, overflow="fold")
+    table.add_column("kid", overflow="fold", min_width=12)
     for row in rows:
         table.add_row(
             row["alg"],
