@@ -160,6 +160,22 @@ class SyncedSource:
         self._started_at: float | None = None
         self._stale = False
         self._failing = False
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start following in the background (idempotent)."""
+        if self._task is None or self._task.done():
+            self._started_at = self._clock()
+            self._task = asyncio.ensure_future(self._run())
+
+    async def _stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _run(self) -> None:
+        raise NotImplementedError
 
     def staleness(self) -> float:
         """Seconds since the last good answer (or since start when there was none)."""
@@ -242,21 +258,10 @@ class RevocationFollower(SyncedSource):
         self._backoff = (backoff_initial, backoff_max)
         self._max_bytes = max_bytes
         self.cursor = 0
-        self._task: asyncio.Task[None] | None = None
-
-    # ------------------------------------------------------------- lifecycle
-    def start(self) -> None:
-        """Start following in the background (idempotent)."""
-        if self._task is None or self._task.done():
-            self._started_at = self._clock()
-            self._task = asyncio.ensure_future(self._run())
 
     async def close(self) -> None:
         """Stop following and close an owned HTTP session."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await self._stop()
         await self._http.close()
 
     # ----------------------------------------------------------------- work

@@ -57,20 +57,10 @@ class RedisRevocationFollower(SyncedSource):
         self._block_ms = int(block_seconds * 1000)
         self._backoff = (backoff_initial, backoff_max)
         self.cursor = "0"
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        """Start following in the background (idempotent)."""
-        if self._task is None or self._task.done():
-            self._started_at = self._clock()
-            self._task = asyncio.ensure_future(self._run())
 
     async def close(self) -> None:
         """Stop following; close the connection if this follower opened it."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await self._stop()
         if self._owned:
             await self._redis.aclose()
 
