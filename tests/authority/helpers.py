@@ -15,7 +15,7 @@ from typing import Any
 
 import aiohttp
 import uvicorn
-from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from jwtmesh.authority import (
     GRANT_CLIENT_CREDENTIALS,
@@ -125,14 +125,18 @@ async def _request(
 
 
 class ServerThread:
-    """uvicorn serving an app from a thread, on a port the OS picked."""
+    """uvicorn serving any ASGI app from a thread, on a port the OS picked.
 
-    def __init__(self, app: FastAPI) -> None:
+    ``options`` go to ``uvicorn.Config`` (e.g. ``log_level="debug", access_log=True``).
+    """
+
+    def __init__(self, app: ASGIApp, **options: Any) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        config = uvicorn.Config(app, log_level="warning", loop="uvloop", http="httptools")
-        self.server = uvicorn.Server(config)
+        self.port: int = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        settings = {"log_level": "warning", "loop": "uvloop", "http": "httptools", **options}
+        self.server = uvicorn.Server(uvicorn.Config(app, **settings))
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
         )

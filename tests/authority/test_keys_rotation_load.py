@@ -27,7 +27,6 @@ from jwtmesh.guard import Guard, GuardMiddleware, GuardSettings
 from jwtmesh.store import KeyState, SqlStore
 
 from .helpers import PASSWORD, ServerThread, make_settings
-from .test_keys_support import AsgiThread
 
 pytestmark = pytest.mark.slow
 
@@ -92,7 +91,7 @@ def servers(tmp_path: Path) -> Iterator[tuple[AuthoritySettings, Urls]]:
     add_user(settings, "alice", PASSWORD, ["customer"])
     with ServerThread(create_app(settings)) as authority:
         authority_url = f"http://127.0.0.1:{authority.port}"
-        with AsgiThread(_service_app(settings, authority_url)) as service:
+        with ServerThread(_service_app(settings, authority_url)) as service:
             yield settings, Urls(authority_url, f"http://127.0.0.1:{service.port}")
 
 

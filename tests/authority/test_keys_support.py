@@ -7,15 +7,12 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-import uvicorn
-from starlette.types import ASGIApp
 
 from jwtmesh.store import _schema as schema
 
@@ -130,31 +127,3 @@ class ServedAuthority:
                 self.proc.kill()
                 self.proc.wait(10)
         self._log.close()
-
-
-class AsgiThread:
-    """uvicorn serving any ASGI app from a thread, on a port the OS picked."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port: int = self.sock.getsockname()[1]
-        config = uvicorn.Config(app, log_level="warning", loop="uvloop", http="httptools")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
-        )
-
-    def __enter__(self) -> AsgiThread:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            assert self.thread.is_alive(), "uvicorn thread died"
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-        self.sock.close()

@@ -19,8 +19,6 @@ import base64
 import logging
 import re
 import secrets
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,9 +28,10 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
-import uvicorn
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
+from authority.helpers import ServerThread
 from jwtmesh.authority import (
     GRANT_CLIENT_CREDENTIALS,
     GRANT_TOKEN_EXCHANGE,
@@ -92,38 +91,18 @@ def debug_logs() -> Iterator[Capture]:
             logging.getLogger(name).setLevel(level)
 
 
-class Served:
+def debug_server(app: ASGIApp) -> ServerThread:
     """uvicorn in a thread with debug and access logs, its logging left to the root."""
-
-    def __init__(self, app: FastAPI) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        config = uvicorn.Config(
-            app,
-            log_config=None,
-            log_level="debug",
-            access_log=True,
-            lifespan="on",
-            timeout_graceful_shutdown=1,
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
-        )
-
-    def __enter__(self) -> Served:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline and self.thread.is_alive(), "uvicorn did not start"
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-        self.sock.close()
+    return ServerThread(
+        app,
+        log_config=None,
+        log_level="debug",
+        access_log=True,
+        lifespan="on",
+        timeout_graceful_shutdown=1,
+        loop="auto",
+        http="auto",
+    )
 
 
 @dataclass
@@ -232,9 +211,9 @@ def world(tmp_path: Path, debug_logs: Capture) -> Iterator[World]:
     found = Secrets()
     settings = _settings(tmp_path, secrets.token_bytes(32))
     client_secret = _seed(settings, found)
-    auth = Served(create_app(settings))
+    auth = debug_server(create_app(settings))
     # The guard fetches keys from the served URL; ``iss`` is checked against ISSUER.
-    with auth, Served(_service(auth.url, client_secret)) as service:
+    with auth, debug_server(_service(auth.url, client_secret)) as service:
         yield World(auth.url, service.url, found, client_secret)
 
 
