@@ -20,7 +20,7 @@ BASE: dict[str, Any] = {
 
 def test_settings_defaults() -> None:
     settings = GuardSettings(**BASE)
-    assert settings.algorithms == ("ES256", "EdDSA", "RS256", "PS256")
+    assert settings.algorithms == ("ES256", "EdDSA", "Ed25519", "RS256", "PS256")
     assert (settings.leeway, settings.max_token_size, settings.mode) == (30, 8192, "jwt")
     assert settings.revocation_stance == "serve"
 

@@ -329,3 +329,25 @@ def test_error_text_never_contains_the_token(key: Key) -> None:
         validator_for(key).decode(token, now=NOW)
     assert token not in str(caught.value)
     assert caught.value.description.startswith("wrong_audience: ")
+
+
+def test_rfc_9864_ed25519_name_is_accepted_and_pinned_to_its_key() -> None:
+    from jwtmesh.jose import Key, KeySet, UnsupportedAlgorithmError, Validator, encode
+
+    modern = Key.generate("Ed25519")
+    assert modern.alg == "Ed25519" and modern.public_jwk()["crv"] == "Ed25519"
+    claims = {
+        "iss": "https://i",
+        "sub": "s",
+        "aud": "a",
+        "exp": 2_000_000_000,
+        "iat": 1,
+        "jti": "j",
+    }
+    validator = Validator(KeySet.from_jwks(KeySet([modern]).to_jwks()), "https://i", "a")
+    assert validator.decode(encode(claims, modern), now=1_900_000_000)["sub"] == "s"
+    # The same key material under the older name is another key: the header may not switch.
+    legacy = Key.from_jwk({**modern.private_jwk(), "alg": "EdDSA"})
+    with pytest.raises(UnsupportedAlgorithmError) as refused:
+        validator.decode(encode(claims, legacy), now=1_900_000_000)
+    assert refused.value.code == "unsupported_alg"

@@ -12,9 +12,21 @@ from ._errors import SettingsError
 
 __all__ = ["DEFAULT_ALGORITHMS", "GuardSettings"]
 
-DEFAULT_ALGORITHMS = ("ES256", "EdDSA", "RS256", "PS256")
+DEFAULT_ALGORITHMS = ("ES256", "EdDSA", "Ed25519", "RS256", "PS256")
 _ASYMMETRIC = frozenset(
-    {"ES256", "ES384", "ES512", "EdDSA", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
+    {
+        "ES256",
+        "ES384",
+        "ES512",
+        "EdDSA",
+        "Ed25519",
+        "RS256",
+        "RS384",
+        "RS512",
+        "PS256",
+        "PS384",
+        "PS512",
+    }
 )
 _HMAC = frozenset({"HS256", "HS384", "HS512"})
 MODES = ("jwt", "introspection", "session")

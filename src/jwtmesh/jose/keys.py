@@ -55,7 +55,10 @@ _CURVE_ORDERS = {
         16,
     ),
 }
-ASYMMETRIC_ALGORITHMS = frozenset({*_EC_CURVES, *_RSA_HASHES, "EdDSA"})
+# "Ed25519" is RFC 9864's fully specified name for EdDSA over Ed25519; both are accepted,
+# each pinned to the key that declares it.
+_EDDSA = frozenset({"EdDSA", "Ed25519"})
+ASYMMETRIC_ALGORITHMS = frozenset({*_EC_CURVES, *_RSA_HASHES, *_EDDSA})
 SUPPORTED_ALGORITHMS = frozenset({*ASYMMETRIC_ALGORITHMS, *_HMAC_HASHES})
 MIN_RSA_BITS = 2048
 # Text forms of public keys and certificates: PEM (any label, also inside a
@@ -189,7 +192,7 @@ class Key:
         private: _PrivateKey
         if alg in _EC_CURVES:
             private = ec.generate_private_key(_EC_CURVES[alg][1])
-        elif alg == "EdDSA":
+        elif alg in _EDDSA:
             private = ed25519.Ed25519PrivateKey.generate()
         elif alg in _RSA_HASHES:
             private = rsa.generate_private_key(public_exponent=65537, key_size=MIN_RSA_BITS)
@@ -456,7 +459,7 @@ def _check_pairing(alg: str, public: _PublicKey | None, secret: bytes | None) ->
         if public.curve.name != _EC_CURVES[alg][1].name:
             raise KeyFormatError(f"{alg} needs curve {_EC_CURVES[alg][0]}")
         return "EC"
-    if alg == "EdDSA" and isinstance(public, ed25519.Ed25519PublicKey):
+    if alg in _EDDSA and isinstance(public, ed25519.Ed25519PublicKey):
         return "OKP"
     if alg in _RSA_HASHES and isinstance(public, rsa.RSAPublicKey):
         if public.key_size < MIN_RSA_BITS:
