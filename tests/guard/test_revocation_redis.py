@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 
 from jwtmesh.guard import GuardUnavailableError, RedisRevocationFollower, RevocationSet
 
-pytestmark = [pytest.mark.anyio, pytest.mark.redis]
+pytestmark = [pytest.mark.anyio, pytest.mark.redis, pytest.mark.timeout(60)]
 
 
 @pytest.fixture
@@ -93,3 +93,29 @@ async def test_unreachable_redis_goes_stale_and_refuses_when_told() -> None:
         follower.check()
     assert caught.value.code == "revocation_stale"
     await follower.close()
+
+
+async def test_a_silent_link_times_out_instead_of_hanging(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from jwtmesh.guard import _revocation_redis
+
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def silent(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)  # accept, then never answer
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = aioredis.Redis.from_url(f"redis://127.0.0.1:{port}/0")  # no socket timeout
+    monkeypatch.setattr(_revocation_redis, "READ_SLACK_SECONDS", 0.3)
+    follower = RedisRevocationFollower(client, RevocationSet())
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        await follower.read_once(block_ms=100)
+    assert time.monotonic() - started < 3
+    for writer in accepted:
+        writer.close()
+    server.close()
+    await server.wait_closed()
+    await client.aclose()

@@ -30,6 +30,7 @@ __all__ = ["REVOCATION_STREAM", "RedisRevocationFollower"]
 logger = logging.getLogger(__name__)
 REVOCATION_STREAM = "jwtmesh:revocations"
 _BATCH = 1000
+READ_SLACK_SECONDS = 5.0
 
 
 class RedisRevocationFollower(SyncedSource):
@@ -67,7 +68,11 @@ class RedisRevocationFollower(SyncedSource):
     async def read_once(self, block_ms: int | None = None) -> int:
         """One ``XREAD`` from the cursor; returns the number of revocations applied."""
         block = self._block_ms if block_ms is None else block_ms
-        answer: Any = await self._redis.xread({self.stream: self.cursor}, count=_BATCH, block=block)
+        # A link that died silently would block this read forever: bound it.
+        async with asyncio.timeout(block / 1000 + READ_SLACK_SECONDS):
+            answer: Any = await self._redis.xread(
+                {self.stream: self.cursor}, count=_BATCH, block=block
+            )
         applied = 0
         for _stream, entries in answer or ():
             for entry_id, fields in entries:
@@ -104,5 +109,5 @@ class RedisRevocationFollower(SyncedSource):
 
 def _connect(url: str, block_seconds: float) -> aioredis.Redis:
     # A read may block for block_seconds; past that (plus slack) the link is dead.
-    timeout = block_seconds + 5
+    timeout = block_seconds + READ_SLACK_SECONDS
     return aioredis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=5)
