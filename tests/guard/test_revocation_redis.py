@@ -12,12 +12,13 @@ import redis.asyncio as aioredis
 
 from jwtmesh.guard import GuardUnavailableError, RedisRevocationFollower, RevocationSet
 
-pytestmark = [pytest.mark.anyio, pytest.mark.redis, pytest.mark.timeout(60)]
+REDIS_URL = "redis://127.0.0.1:6379/0"
+pytestmark = [pytest.mark.redis, pytest.mark.timeout(60)]
 
 
 @pytest.fixture
 async def stream() -> AsyncIterator[tuple[aioredis.Redis, str]]:
-    client = aioredis.Redis.from_url("redis://127.0.0.1:6379/0")
+    client = aioredis.Redis.from_url(REDIS_URL)
     name = f"jwtmesh:test:revocations:{uuid.uuid4().hex}"
     yield client, name
     await client.delete(name)
@@ -31,22 +32,30 @@ async def _wait_for(predicate: object, timeout: float = 3.0) -> None:
         await asyncio.sleep(0.01)
 
 
-async def test_pushed_revocation_arrives_while_following(
-    stream: tuple[aioredis.Redis, str],
-) -> None:
-    client, name = stream
+def test_pushed_revocation_arrives_while_following() -> None:
+    # Its own event loop and clients, bounded as a whole: this test runs a background task.
+    asyncio.run(asyncio.wait_for(_follow_and_push(), timeout=30))
+
+
+async def _follow_and_push() -> None:
+    name = f"jwtmesh:test:revocations:{uuid.uuid4().hex}"
+    writer = aioredis.Redis.from_url(REDIS_URL)
     revoked = RevocationSet()
-    follower = RedisRevocationFollower(client, revoked, stream=name, block_seconds=1)
+    # The follower opens its own connection, as a guard configured by URL does.
+    follower = RedisRevocationFollower(REDIS_URL, revoked, stream=name, block_seconds=1)
     follower.start()
     try:
-        await _wait_for(lambda: follower.last_sync is not None)
-        await client.xadd(name, {"jti": "j-live", "exp": str(int(time.time()) + 60)})
-        await _wait_for(lambda: "j-live" in revoked)
+        await _wait_for(lambda: follower.last_sync is not None, timeout=10)
+        await writer.xadd(name, {"jti": "j-live", "exp": str(int(time.time()) + 60)})
+        await _wait_for(lambda: "j-live" in revoked, timeout=10)
     finally:
         await follower.close()
+        await writer.delete(name)
+        await writer.aclose()
     assert follower.failures == 0
 
 
+@pytest.mark.anyio
 async def test_guard_that_was_away_catches_up_from_the_stream(
     stream: tuple[aioredis.Redis, str],
 ) -> None:
@@ -63,6 +72,7 @@ async def test_guard_that_was_away_catches_up_from_the_stream(
     assert "j-3" in revoked
 
 
+@pytest.mark.anyio
 async def test_malformed_entries_are_skipped_not_fatal(stream: tuple[aioredis.Redis, str]) -> None:
     client, name = stream
     await client.xadd(name, {"jti": "only-jti"})
@@ -74,6 +84,7 @@ async def test_malformed_entries_are_skipped_not_fatal(stream: tuple[aioredis.Re
     assert "only-jti" not in revoked
 
 
+@pytest.mark.anyio
 async def test_unreachable_redis_goes_stale_and_refuses_when_told() -> None:
     revoked = RevocationSet()
     clock = [100.0]
@@ -95,6 +106,7 @@ async def test_unreachable_redis_goes_stale_and_refuses_when_told() -> None:
     await follower.close()
 
 
+@pytest.mark.anyio
 async def test_a_silent_link_times_out_instead_of_hanging(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -119,3 +131,26 @@ async def test_a_silent_link_times_out_instead_of_hanging(
     server.close()
     await server.wait_closed()
     await client.aclose()
+
+
+class _SwallowingRedis:
+    """Answers XREAD after a short block and, like some clients, swallows a cancellation."""
+
+    async def xread(self, streams: object, count: int, block: int) -> list[object]:
+        try:
+            await asyncio.sleep(0.2)
+        except asyncio.CancelledError:
+            await asyncio.sleep(0.2)  # the retry a client library may do
+        return []
+
+
+def test_close_returns_even_when_the_client_swallows_the_cancellation() -> None:
+    async def scenario() -> float:
+        follower = RedisRevocationFollower(_SwallowingRedis(), RevocationSet())  # type: ignore[arg-type]
+        follower.start()
+        await asyncio.sleep(0.3)
+        started = time.monotonic()
+        await follower.close()
+        return time.monotonic() - started
+
+    assert asyncio.run(asyncio.wait_for(scenario(), timeout=20)) < 2

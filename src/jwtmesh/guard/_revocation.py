@@ -19,6 +19,7 @@ from ._http import SessionRef, SessionSource, basic_auth_header, read_limited
 __all__ = ["RevocationFollower", "RevocationSet", "RevocationSource", "SyncedSource"]
 
 logger = logging.getLogger(__name__)
+_STOP_WAIT_SECONDS = 10.0
 _MIN_POLL_SECONDS = 0.2
 
 
@@ -161,17 +162,22 @@ class SyncedSource:
         self._stale = False
         self._failing = False
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def start(self) -> None:
         """Start following in the background (idempotent)."""
         if self._task is None or self._task.done():
             self._started_at = self._clock()
+            self._stopping = False
             self._task = asyncio.ensure_future(self._run())
 
     async def _stop(self) -> None:
+        # A client library may swallow the cancellation of a blocking read and
+        # retry it; the flag ends the loop after that read in any case.
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await asyncio.wait([self._task], timeout=_STOP_WAIT_SECONDS)
             self._task = None
 
     async def _run(self) -> None:
@@ -289,7 +295,7 @@ class RevocationFollower(SyncedSource):
     async def _run(self) -> None:
         delay = self._backoff[0]
         catch_up = True  # first answer at once (start, reconnect), then long-poll
-        while True:
+        while not self._stopping:
             started = self._clock()
             try:
                 applied = await self.poll_once(0 if catch_up else None)

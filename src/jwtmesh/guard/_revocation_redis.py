@@ -95,7 +95,7 @@ class RedisRevocationFollower(SyncedSource):
 
     async def _run(self) -> None:
         delay = self._backoff[0]
-        while True:
+        while not self._stopping:
             try:
                 await self.read_once()
             except (RedisError, OSError) as exc:
